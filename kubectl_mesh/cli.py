@@ -1,0 +1,102 @@
+"""`kubectl mesh`: the command-line entry point.
+
+Kept thin and light: subcommands are imported only when run, so `--help`
+and completion start fast. Each command module returns a Report; `main`
+renders it and turns errors into one line and the contract's exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from kubectl_mesh import __version__, errors
+from kubectl_mesh.settings import Settings, global_options
+
+# name -> (module, one-line help). The help is here so that listing the
+# commands does not import them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "advise": ("kubectl_mesh.commands.advise", "Decide whether a namespace needs Istio or Gateway API alone."),
+    "enable": ("kubectl_mesh.commands.enable", "Enable sidecar injection, restart what lacks the proxy, verify."),
+    "disable": ("kubectl_mesh.commands.disable", "Remove injection and restart meshed workloads."),
+    "verify": ("kubectl_mesh.commands.verify", "Check that every pod of a namespace is in the mesh."),
+    "mtls": ("kubectl_mesh.commands.mtls", "Set or show the namespace's mTLS mode (strict|permissive|status)."),
+    "canary": ("kubectl_mesh.commands.canary", "Shift traffic between a stable and a canary subset by weight."),
+    "circuit-breaker": ("kubectl_mesh.commands.circuit_breaker", "Add, show or remove a service's circuit breaker."),
+    "sidecar-resources": ("kubectl_mesh.commands.sidecar_resources", "Set the sidecar proxy's CPU and memory."),
+    "diagnose": ("kubectl_mesh.commands.diagnose", "Find the guide's troubleshooting problems, online or in manifests."),
+    "status": ("kubectl_mesh.commands.status", "One screen: injection, pods meshed, mTLS, canaries, breakers."),
+    "describe": ("kubectl_mesh.commands.describe", "istioctl x describe pod, parsed."),
+    "routes": ("kubectl_mesh.commands.routes", "istioctl proxy-config routes, parsed."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[name][0])
+        return module.command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="kubectl mesh")
+@global_options
+def cli():
+    """Istio service mesh, the platform guide's way: safe, idempotent, checked.
+
+    Global options work before or after the command, e.g.
+    `kubectl mesh verify -n my-app --context prod`.
+
+    Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused by a safety
+    check (--force overrides), 4 environment (tools, cluster, RBAC, timeout),
+    130 interrupted (run again to finish).
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    settings = Settings()
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = cli.main(args=args, prog_name="kubectl mesh", standalone_mode=False, obj=settings)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+        return errors.USAGE
+    except errors.MeshError as exc:
+        return report_error(exc, settings)
+    except (KeyboardInterrupt, click.Abort):
+        print("interrupted; run the same command again to finish", file=sys.stderr)
+        return errors.INTERRUPTED
+    except BrokenPipeError:  # e.g. `kubectl mesh ... | head`
+        return errors.OK
+
+
+def report_error(exc: errors.MeshError, settings: Settings) -> int:
+    from kubectl_mesh.report import render_error
+
+    document = render_error(exc, settings.output)
+    if document:
+        sys.stdout.write(document)
+    print(f"error: {exc.message}", file=sys.stderr)
+    return exc.exit_code

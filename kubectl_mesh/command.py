@@ -1,0 +1,43 @@
+"""The shape every subcommand shares: parse, run to a Report, render, exit code."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from kubectl_mesh.report import Report, render, use_colour
+from kubectl_mesh.settings import Settings, current, global_options
+
+
+def mesh_command(name: str | None = None, *, group: bool = False, **attrs):
+    """Declare a subcommand whose function takes (settings, **params) and returns a Report."""
+    attrs.setdefault("context_settings", {"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+    def decorator(function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            settings = current()
+            report = function(settings, *args, **kwargs)
+            if report is None:  # a group invoked with a subcommand
+                return None
+            return emit(report, settings)
+
+        maker = click.group if group else click.command
+        return maker(name, **attrs)(global_options(wrapper))
+
+    return decorator
+
+
+def emit(report: Report, settings: Settings) -> int:
+    sys.stdout.write(render(report, settings.output, use_colour(settings.no_color)))
+    sys.stdout.flush()
+    if report.error is not None:
+        print(f"error: {report.error.message}", file=sys.stderr)
+    return report.exit_code
+
+
+def progress(message: str) -> None:
+    """Progress for people; on stderr so that stdout stays data."""
+    print(message, file=sys.stderr, flush=True)

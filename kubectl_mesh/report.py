@@ -1,0 +1,212 @@
+"""Checks and plans as data, rendered as text, JSON or YAML.
+
+A command builds a Report: checks (what was verified) and a plan (what was,
+or would be, changed). The same Report gives the text a person reads, the
+JSON/YAML a script reads, and the exit code, so the three cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubectl_mesh import errors
+
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+PLANNED, APPLIED, UNCHANGED, FAILED = "planned", "applied", "unchanged", "failed"
+
+_SYMBOLS = {PASS: "✓", WARN: "!", FAIL: "✗", SKIP: "-"}
+_COLOURS = {PASS: "32", WARN: "33", FAIL: "31", SKIP: "90"}
+_STEP_SYMBOLS = {PLANNED: "~", APPLIED: "✓", UNCHANGED: "=", FAILED: "✗"}
+_STEP_COLOURS = {PLANNED: "36", APPLIED: "32", UNCHANGED: "90", FAILED: "31"}
+
+
+@dataclass
+class Check:
+    id: str
+    category: str
+    subject: str
+    result: str
+    message: str
+    hint: str = ""
+    # Extra fields a command adds to the JSON (e.g. a finding's level and Istio code).
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        base = {
+            "id": self.id,
+            "category": self.category,
+            "subject": self.subject,
+            "result": self.result,
+            "message": self.message,
+            "hint": self.hint,
+        }
+        base.update(self.data)
+        return base
+
+
+@dataclass
+class Step:
+    action: str
+    target: str
+    command: str
+    reason: str
+    status: str = PLANNED
+    # Unified diff of the object, shown under --dry-run; not part of the JSON contract's keys
+    # but included there as "diff" when present.
+    diff: str = ""
+
+    def as_dict(self) -> dict:
+        base = {
+            "action": self.action,
+            "target": self.target,
+            "command": self.command,
+            "reason": self.reason,
+            "status": self.status,
+        }
+        if self.diff:
+            base["diff"] = self.diff
+        return base
+
+
+@dataclass
+class Report:
+    title: str = ""
+    checks: list[Check] = field(default_factory=list)
+    plan: list[Step] = field(default_factory=list)
+    # Command-specific structured data, merged into the JSON/YAML document.
+    data: dict[str, Any] = field(default_factory=dict)
+    # Lines of free text shown before the checks in text mode (e.g. a table).
+    text: list[str] = field(default_factory=list)
+    # A safety check refused the change (exit 3).
+    refused: bool = False
+    # Set when a check failing should not fail the command (e.g. diagnose --fail-on).
+    fail_override: bool | None = None
+    summary: str = ""
+    notes: list[str] = field(default_factory=list)
+    # An environment problem met part-way (e.g. a rollout wait timed out): the
+    # report is still shown, and the exit code is the error's.
+    error: errors.MeshError | None = None
+
+    def add(self, *checks: Check) -> None:
+        self.checks.extend(checks)
+
+    @property
+    def failed(self) -> bool:
+        if self.fail_override is not None:
+            return self.fail_override
+        return any(c.result == FAIL for c in self.checks) or any(s.status == FAILED for s in self.plan)
+
+    @property
+    def success(self) -> bool:
+        return not self.refused and not self.failed and self.error is None
+
+    @property
+    def exit_code(self) -> int:
+        if self.refused:
+            return errors.REFUSED
+        if self.error is not None:
+            return self.error.exit_code
+        return errors.CHECK_FAILED if self.failed else errors.OK
+
+    def as_dict(self) -> dict:
+        doc = {
+            "success": self.success,
+            "checks": [c.as_dict() for c in self.checks],
+            "plan": [s.as_dict() for s in self.plan],
+        }
+        if self.error is not None:
+            doc["error"] = self.error.as_dict()
+        for key, value in self.data.items():
+            doc.setdefault(key, value)
+        return doc
+
+
+def use_colour(no_colour: bool, stream=None) -> bool:
+    stream = stream or sys.stdout
+    if no_colour or os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if colour else text
+
+
+def render_text(report: Report, colour: bool = False) -> str:
+    lines: list[str] = []
+    if report.title:
+        lines.append(report.title)
+    lines.extend(report.text)
+    if report.plan:
+        if lines:
+            lines.append("")
+        lines.append("Plan:")
+        for step in report.plan:
+            mark = _paint(_STEP_SYMBOLS.get(step.status, "?"), _STEP_COLOURS.get(step.status, "0"), colour)
+            lines.append(f"{mark} {step.action} {step.target}: {step.reason} [{step.status}]")
+            if step.command:
+                lines.append(f"    $ {step.command}")
+            if step.diff:
+                lines.extend("    " + line for line in step.diff.rstrip("\n").splitlines())
+    if report.checks:
+        if lines:
+            lines.append("")
+        current = None
+        for check in report.checks:
+            if check.category != current and len({c.category for c in report.checks}) > 1:
+                current = check.category
+                lines.append(f"{current}")
+            mark = _paint(_SYMBOLS.get(check.result, "?"), _COLOURS.get(check.result, "0"), colour)
+            lines.append(f"{mark} {check.message}")
+            if check.result in (WARN, FAIL) and check.hint:
+                for hint_line in check.hint.splitlines():
+                    lines.append(f"    {hint_line}")
+    for note in report.notes:
+        lines.append(note)
+    summary = report.summary or default_summary(report)
+    if summary:
+        if lines:
+            lines.append("")
+        lines.append(summary)
+    return "\n".join(lines) + "\n"
+
+
+def default_summary(report: Report) -> str:
+    counts = {r: sum(1 for c in report.checks if c.result == r) for r in (PASS, WARN, FAIL)}
+    parts = []
+    if report.checks:
+        parts.append(f"{counts[PASS]} passed, {counts[WARN]} warnings, {counts[FAIL]} failed")
+    if report.plan:
+        by_status: dict[str, int] = {}
+        for step in report.plan:
+            by_status[step.status] = by_status.get(step.status, 0) + 1
+        parts.append(", ".join(f"{n} {status}" for status, n in by_status.items()))
+    if report.refused:
+        parts.append("refused (use --force to override)")
+    return "; ".join(parts)
+
+
+def render(report: Report, output: str, colour: bool = False) -> str:
+    if output == "json":
+        return json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+    if output == "yaml":
+        import yaml  # only the yaml output pays for the import
+
+        return yaml.safe_dump(report.as_dict(), sort_keys=False, allow_unicode=True)
+    return render_text(report, colour)
+
+
+def render_error(error: errors.MeshError, output: str) -> str | None:
+    """What goes to stdout for an error in json/yaml mode (text mode: nothing)."""
+    if output not in ("json", "yaml"):
+        return None
+    doc = {"success": False, "checks": [], "plan": [], "error": error.as_dict()}
+    if output == "json":
+        return json.dumps(doc, indent=2) + "\n"
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False)

@@ -1,0 +1,237 @@
+"""The one module that starts processes: kubectl and istioctl.
+
+Commands are argument lists run through plumbum (never a shell). Every call
+gets `--context`/`--kubeconfig` when the user gave them, a timeout, an echo
+to stderr under `-v`, and is recorded instead of run when it mutates and
+`--dry-run` is on. Failures become the typed errors of `errors.py`, each with
+one line that names the command that failed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from plumbum.commands.processes import ProcessTimedOut
+from plumbum.machines.local import LocalCommand
+
+from kubectl_mesh import errors
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass
+class Runner:
+    context: str | None = None
+    kubeconfig: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    verbose: bool = False
+    dry_run: bool = False
+    log: TextIO = field(default_factory=lambda: sys.stderr)
+    # Mutating calls not run because of --dry-run, as full argument lists.
+    recorded: list[list[str]] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._log_lock = threading.Lock()
+
+    # -- building command lines ---------------------------------------------
+    def argv(self, tool: str, args: list[str] | tuple[str, ...]) -> list[str]:
+        """The full argument list for `tool`, with the connection flags first."""
+        flags: list[str] = []
+        if self.kubeconfig:
+            flags += ["--kubeconfig", self.kubeconfig]
+        if self.context:
+            flags += ["--context", self.context]
+        return [tool, *flags, *[str(a) for a in args]]
+
+    # -- running ----------------------------------------------------------------
+    def kubectl(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        mutating: bool = False,
+        timeout: float | None = None,
+    ) -> str:
+        """Run kubectl; return stdout; raise a typed error on failure."""
+        return self._run("kubectl", list(args), stdin=stdin, mutating=mutating, timeout=timeout)
+
+    def kubectl_json(self, *args: str, timeout: float | None = None) -> dict:
+        out = self.kubectl(*args, "-o", "json", timeout=timeout)
+        try:
+            return json.loads(out) if out.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise errors.ToolFailed(
+                f"kubectl printed output that is not JSON ({exc.msg}): {self.display('kubectl', list(args))}"
+            ) from None
+
+    def istioctl(self, *args: str, timeout: float | None = None) -> str:
+        return self._run("istioctl", list(args), stdin=None, mutating=False, timeout=timeout)
+
+    def kubectl_stream(self, *args: str, on_line, timeout: float | None = None) -> str:
+        """Run kubectl, handing each line of its stdout to `on_line` as it comes
+        (for `rollout status` progress); return all of stdout."""
+        argv = self.argv("kubectl", list(args))
+        shown = shlex.join(argv)
+        if self.verbose:
+            self.echo(f"+ {shown}")
+        limit = self.timeout if timeout is None else timeout
+        try:
+            process = LocalCommand("kubectl")[argv[1:]].popen(encoding="utf-8")
+        except FileNotFoundError:
+            raise errors.ToolMissing(_missing_message("kubectl"), command=shown) from None
+        lines: list[str] = []
+
+        def pump():
+            for line in process.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise errors.TimedOut(f"timed out after {limit:g}s: {shown}", command=shown) from None
+        except BaseException:
+            process.kill()
+            raise
+        reader.join(timeout=5)
+        err = process.stderr.read() if process.stderr else ""
+        out = "".join(lines)
+        if process.returncode != 0:
+            raise classify_failure("kubectl", shown, process.returncode, err or "", out)
+        return out
+
+    def display(self, tool: str, args: list[str]) -> str:
+        return shlex.join(self.argv(tool, args))
+
+    def echo(self, text: str) -> None:
+        with self._log_lock:
+            print(text, file=self.log, flush=True)
+
+    def _run(self, tool, args, *, stdin, mutating, timeout) -> str:
+        argv = self.argv(tool, args)
+        shown = shlex.join(argv)
+        if mutating and self.dry_run:
+            self.recorded.append(argv)
+            if self.verbose:
+                self.echo(f"+ {shown}  # dry run: not run")
+            return ""
+        if self.verbose:
+            self.echo(f"+ {shown}")
+        limit = self.timeout if timeout is None else timeout
+        command = LocalCommand(tool)[argv[1:]]
+        if stdin is not None:
+            command = command << stdin
+        try:
+            code, out, err = command.run(retcode=None, timeout=limit)
+        except ProcessTimedOut:
+            raise errors.TimedOut(f"timed out after {limit:g}s: {shown}", command=shown) from None
+        except FileNotFoundError:
+            raise errors.ToolMissing(_missing_message(tool), command=shown) from None
+        except PermissionError:
+            raise errors.ToolMissing(f"{tool} found but not executable", command=shown) from None
+        if code != 0:
+            raise classify_failure(tool, shown, code, err or "", out or "")
+        return out
+
+
+def _missing_message(tool: str) -> str:
+    if tool == "istioctl":
+        return "istioctl not found on PATH; install it (https://istio.io/latest/docs/setup/getting-started/#download)"
+    return f"{tool} not found on PATH; install it (https://kubernetes.io/docs/tasks/tools/)"
+
+
+# kubectl prints the API server's reason in parentheses: "Error from server (NotFound): ...".
+_SERVER_REASON = re.compile(r"Error from server(?: \((?P<reason>\w+)\))?: (?P<message>.*)")
+_UNREACHABLE = (
+    "unable to connect to the server",
+    "was refused - did you specify the right host or port",
+    "connection refused",
+    "no such host",
+    "dial tcp",
+    "i/o timeout",
+    "tls: ",
+    "x509: ",
+    "you must be logged in to the server",
+    "eof",
+    "connection reset by peer",
+    "server has asked for the client to provide credentials",
+)
+_CONFIG = (
+    "no such file or directory",
+    "context was not found",
+    "does not exist",
+    "no context exists",
+    "invalid configuration",
+    "error loading config file",
+    "couldn't get current server api group list",
+)
+_REASONS: dict[str, type[errors.MeshError]] = {
+    "NotFound": errors.NotFound,
+    "Forbidden": errors.Forbidden,
+    "Unauthorized": errors.ClusterUnreachable,
+    "Conflict": errors.Conflict,
+    "AlreadyExists": errors.AlreadyExists,
+    "Invalid": errors.Invalid,
+    "BadRequest": errors.Invalid,
+    "InternalError": errors.ServerError,
+    "ServiceUnavailable": errors.ServerError,
+    "Timeout": errors.TimedOut,
+    "ServerTimeout": errors.TimedOut,
+    "TooManyRequests": errors.ServerError,
+}
+
+
+def first_error_line(err: str, out: str = "") -> str:
+    """The line of kubectl's stderr that says what went wrong."""
+    lines = [line.strip() for line in (err or out).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("Error from server", "error:", "Error:", "The ", "Unable to connect")):
+            return line
+    # kubectl's verbose klog lines start with E1234 or W1234; skip them when there is more.
+    plain = [line for line in lines if not re.match(r"^[EWI]\d{4} ", line)]
+    return (plain or lines or ["(no output)"])[0]
+
+
+def classify_failure(tool: str, shown: str, code: int, err: str, out: str) -> errors.MeshError:
+    """Turn a failed kubectl/istioctl run into the right typed error."""
+    line = first_error_line(err, out)
+    lowered = (err + "\n" + out).lower()
+    message = f"{line} (from: {shown})"
+
+    match = _SERVER_REASON.search(err)
+    if match and match["reason"] in _REASONS:
+        return _REASONS[match["reason"]](message, command=shown)
+    if "is forbidden" in lowered or "forbidden" in line.lower():
+        return errors.Forbidden(message, command=shown)
+    if "the object has been modified" in lowered:
+        return errors.Conflict(message, command=shown)
+    if "already exists" in lowered:
+        return errors.AlreadyExists(message, command=shown)
+    if re.search(r'the \S+ "[^"]*" is invalid', lowered):
+        return errors.Invalid(message, command=shown)
+    if "timed out waiting" in lowered or "client.timeout exceeded" in lowered or "deadline exceeded" in lowered:
+        return errors.TimedOut(message, command=shown)
+    if "doesn't have a resource type" in lowered or "could not find the requested resource" in lowered:
+        return errors.NotFound(message, command=shown)
+    if match:  # "Error from server: ..." with an unknown or absent reason
+        if "internal" in lowered or "500" in lowered:
+            return errors.ServerError(message, command=shown)
+    if any(marker in lowered for marker in _UNREACHABLE):
+        return errors.ClusterUnreachable(message, command=shown)
+    if tool == "kubectl" and any(marker in lowered for marker in _CONFIG):
+        return errors.ClusterUnreachable(message, command=shown)
+    if match:
+        return errors.ServerError(message, command=shown)
+    if " not found" in lowered:
+        return errors.NotFound(message, command=shown)
+    return errors.ToolFailed(message, command=shown)

@@ -1,0 +1,143 @@
+"""Global options, accepted anywhere on the command line.
+
+kubectl hands every argument after `mesh` to the plugin, and users put
+`--context` or `-n` before or after the subcommand as they do with kubectl.
+The options are therefore declared on the group and on every command; each
+records into one Settings object shared through click's context.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import click
+
+from kubectl_mesh import validate
+from kubectl_mesh.errors import UsageError
+
+OUTPUTS = ("text", "json", "yaml")
+DEFAULT_WAIT = "5m"
+
+
+@dataclass
+class Settings:
+    context: str | None = None
+    kubeconfig: str | None = None
+    namespace: str | None = None
+    all_namespaces: bool = False
+    output: str = "text"
+    dry_run: bool = False
+    timeout: float = 300.0
+    verbose: bool = False
+    no_color: bool = False
+
+    def runner(self, **overrides):
+        """The tool runner for these settings (imported here: plumbum is not needed for --help)."""
+        from kubectl_mesh.runner import Runner
+
+        options = {
+            "context": self.context,
+            "kubeconfig": self.kubeconfig,
+            "verbose": self.verbose,
+            "dry_run": self.dry_run,
+        }
+        options.update(overrides)
+        return Runner(**options)
+
+    def resolve_namespace(self, positional: str | None, runner=None, *, required: bool = True) -> str | None:
+        """The namespace a command acts on: the positional argument, -n, or the
+        context's namespace (as kubectl does), else "default"."""
+        if positional and self.namespace and positional != self.namespace:
+            raise UsageError(
+                f'namespace given twice with different values: "{positional}" and -n "{self.namespace}"'
+            )
+        chosen = positional or self.namespace
+        if chosen:
+            return validate.namespace(chosen)
+        if not required:
+            return None
+        if runner is not None:
+            from kubectl_mesh import errors
+
+            try:
+                current = runner.kubectl(
+                    "config", "view", "--minify", "-o", "jsonpath={..namespace}", timeout=10
+                ).strip()
+            except errors.MeshError:
+                current = ""
+            if current:
+                return validate.namespace(current)
+        return "default"
+
+
+def _settings(ctx: click.Context) -> Settings:
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = Settings()
+    ctx.obj = root.obj
+    return root.obj
+
+
+def _store(attribute: str, convert=None):
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is None or value is False or value == ():
+            return value
+        settings = _settings(ctx)
+        try:
+            setattr(settings, attribute, convert(value) if convert else value)
+        except UsageError as exc:
+            raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+        return value
+
+    return callback
+
+
+def _namespace(value: str) -> str:
+    return validate.namespace(value)
+
+
+def _timeout(value: str) -> float:
+    return validate.timeout_seconds(value)
+
+
+def _complete_namespace(ctx, param, incomplete):
+    from kubectl_mesh.complete import cluster_names
+
+    return cluster_names(ctx, "namespaces", incomplete)
+
+
+def global_options(function):
+    """Add the contract's global options to a click command or group."""
+    options = [
+        click.option("--context", metavar="NAME", expose_value=False, callback=_store("context"),
+                     help="kubeconfig context to use (passed on to kubectl and istioctl)."),
+        click.option("--kubeconfig", metavar="PATH", expose_value=False, callback=_store("kubeconfig"),
+                     help="Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
+        click.option("-n", "--namespace", metavar="NS", expose_value=False,
+                     callback=_store("namespace", _namespace), shell_complete=_complete_namespace,
+                     help="Namespace (default: the context's namespace)."),
+        click.option("-A", "--all-namespaces", is_flag=True, default=False, expose_value=False,
+                     callback=_store("all_namespaces"), help="Act on all namespaces where it makes sense."),
+        click.option("-o", "--output", type=click.Choice(OUTPUTS), expose_value=False,
+                     callback=_store("output"), help="Output format: text, json or yaml."),
+        click.option("--dry-run", is_flag=True, default=False, expose_value=False,
+                     callback=_store("dry_run"), help="Print the plan; change nothing."),
+        click.option("--timeout", metavar="DURATION", expose_value=False, callback=_store("timeout", _timeout),
+                     help=f"Bound on every wait, e.g. 90s or 5m (default {DEFAULT_WAIT})."),
+        click.option("-v", "--verbose", is_flag=True, default=False, expose_value=False,
+                     callback=_store("verbose"), help="Echo each kubectl and istioctl command to stderr."),
+        click.option("--no-color", is_flag=True, default=False, expose_value=False,
+                     callback=_store("no_color"), help="No colour in text output (also NO_COLOR)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def current(ctx: click.Context | None = None) -> Settings:
+    ctx = ctx or click.get_current_context()
+    settings = _settings(ctx)
+    if os.environ.get("NO_COLOR"):
+        settings.no_color = True
+    return settings

@@ -1,0 +1,317 @@
+"""One read of the cluster (or of manifests), as plain data checks and plans read.
+
+`read_cluster` makes one batched `kubectl get KIND,KIND,... -o json` call
+(plus, when scoped to one namespace, one small call for the mesh-wide
+policies in Istio's root namespace). `Snapshot` indexes what came back once:
+objects by kind and namespace, pods by namespace and label, so no check has
+to loop over every pod for every subset or route.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+from kubectl_mesh import errors
+from kubectl_mesh.mesh import (
+    WORKLOAD_KINDS,
+    labels_of,
+    meta,
+    name_of,
+    selector_matches,
+)
+
+ROOT_NAMESPACE = "istio-system"
+CLUSTER_DOMAIN = "cluster.local"
+
+# kind -> the resource name kubectl is asked for (fully qualified so that a
+# same-named CRD of another group is never picked up by mistake).
+CORE_RESOURCES = {
+    "Namespace": "namespaces",
+    "Pod": "pods",
+    "Service": "services",
+    "Deployment": "deployments.apps",
+    "StatefulSet": "statefulsets.apps",
+    "DaemonSet": "daemonsets.apps",
+    "ReplicaSet": "replicasets.apps",
+    "Node": "nodes",
+}
+ISTIO_RESOURCES = {
+    "VirtualService": "virtualservices.networking.istio.io",
+    "DestinationRule": "destinationrules.networking.istio.io",
+    "ServiceEntry": "serviceentries.networking.istio.io",
+    "Gateway": "gateways.networking.istio.io",
+    "Sidecar": "sidecars.networking.istio.io",
+    "PeerAuthentication": "peerauthentications.security.istio.io",
+    "AuthorizationPolicy": "authorizationpolicies.security.istio.io",
+}
+CLUSTER_SCOPED = {"Namespace", "Node", "CustomResourceDefinition"}
+# Node labels a pod inherits for locality, as Istio's endpoint builder does.
+TOPOLOGY_LABELS = (
+    "topology.kubernetes.io/region",
+    "topology.kubernetes.io/zone",
+    "topology.istio.io/subzone",
+    "failure-domain.beta.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone",
+)
+DEFAULT_KINDS = ("Namespace", "Pod", "Service", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}/{self.name}"
+
+    @property
+    def restartable(self) -> bool:
+        return self.kind in WORKLOAD_KINDS
+
+
+class Snapshot:
+    """Objects of one read, indexed once."""
+
+    def __init__(
+        self,
+        objects: Iterable[dict],
+        *,
+        istio_crds: bool | None = None,
+        source: str = "cluster",
+        scope: str | None = None,
+        root_namespace: str = ROOT_NAMESPACE,
+    ):
+        self.source = source
+        self.scope = scope  # the namespace read, or None for all namespaces
+        self.istio_crds = istio_crds
+        self.root_namespace = root_namespace
+        self._by_kind: dict[str, list[dict]] = defaultdict(list)
+        self._by_key: dict[tuple[str, str, str], dict] = {}
+        for obj in objects:
+            self._add(obj)
+        self._pod_index: dict[str, dict[tuple[str, str], set[int]]] | None = None
+        self._pods_by_ns: dict[str, list[dict]] | None = None
+        self._workload_cache: dict[int, WorkloadRef | None] = {}
+
+    def _add(self, obj: dict) -> None:
+        kind = obj.get("kind")
+        if not kind or not isinstance(obj.get("metadata"), dict):
+            return
+        if kind not in CLUSTER_SCOPED and not meta(obj).get("namespace"):
+            # Manifests without a namespace land in "default", as kubectl apply and
+            # istioctl analyze treat them.
+            obj["metadata"]["namespace"] = "default"
+        self._by_kind[kind].append(obj)
+        self._by_key[(kind, meta(obj).get("namespace", ""), name_of(obj))] = obj
+
+    # -- plain lookups ------------------------------------------------------------
+    def of_kind(self, kind: str, namespace: str | None = None) -> list[dict]:
+        items = self._by_kind.get(kind, [])
+        if namespace is None:
+            return items
+        return [o for o in items if meta(o).get("namespace") == namespace]
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        return self._by_key.get((kind, "" if kind in CLUSTER_SCOPED else namespace or "", name))
+
+    @property
+    def kinds(self) -> set[str]:
+        return set(self._by_kind)
+
+    def namespace(self, name: str) -> dict | None:
+        return self.get("Namespace", None, name)
+
+    def namespace_names(self) -> list[str]:
+        """Namespaces with a Namespace object or any object in them."""
+        names = {name_of(ns) for ns in self.of_kind("Namespace")}
+        for kind, items in self._by_kind.items():
+            if kind not in CLUSTER_SCOPED:
+                names.update(meta(o).get("namespace", "default") for o in items)
+        return sorted(names)
+
+    # -- pods ---------------------------------------------------------------------
+    def _build_pod_index(self) -> None:
+        self._pods_by_ns = defaultdict(list)
+        self._pod_index = defaultdict(lambda: defaultdict(set))
+        for pod in self._by_kind.get("Pod", []):
+            ns = meta(pod).get("namespace", "default")
+            position = len(self._pods_by_ns[ns])
+            self._pods_by_ns[ns].append(pod)
+            for item in labels_of(pod).items():
+                self._pod_index[ns][item].add(position)
+
+    def pods(self, namespace: str | None = None) -> list[dict]:
+        if self._pods_by_ns is None:
+            self._build_pod_index()
+        if namespace is None:
+            return self._by_kind.get("Pod", [])
+        return self._pods_by_ns.get(namespace, [])
+
+    def select_pods(self, namespace: str, labels: dict, *, with_node_labels: bool = False) -> list[dict]:
+        """Pods in `namespace` carrying every label in `labels`.
+
+        With `with_node_labels`, topology labels in `labels` may instead be
+        carried by the pod's node, as Istio matches locality subsets.
+        """
+        pods = self.pods(namespace)
+        if not labels:
+            return list(pods)
+        pod_labels = dict(labels)
+        node_wanted = {}
+        if with_node_labels:
+            node_wanted = {k: pod_labels.pop(k) for k in list(pod_labels) if k in TOPOLOGY_LABELS}
+        index = self._pod_index.get(namespace, {})
+        if pod_labels:
+            sets = sorted((index.get(item, set()) for item in pod_labels.items()), key=len)
+            positions = set(sets[0]).intersection(*sets[1:]) if sets else set()
+            candidates = [pods[i] for i in sorted(positions)]
+        else:
+            candidates = list(pods)
+        if not node_wanted:
+            return candidates
+        result = []
+        for pod in candidates:
+            labels_here = labels_of(pod)
+            node = self.get("Node", None, (pod.get("spec") or {}).get("nodeName", ""))
+            node_labels = labels_of(node) if node else {}
+            if all(labels_here.get(k, node_labels.get(k)) == v for k, v in node_wanted.items()):
+                result.append(pod)
+        return result
+
+    def select_pods_by_selector(self, namespace: str, selector: dict | None) -> list[dict]:
+        """Pods matched by a LabelSelector (matchLabels narrowed by the index first)."""
+        if not selector:
+            return []
+        candidates = self.select_pods(namespace, selector.get("matchLabels") or {})
+        if not selector.get("matchExpressions"):
+            return candidates
+        return [p for p in candidates if selector_matches(selector, labels_of(p))]
+
+    # -- workloads ----------------------------------------------------------------
+    def workloads(self, namespace: str | None = None) -> list[dict]:
+        result = []
+        for kind in WORKLOAD_KINDS:
+            result.extend(self.of_kind(kind, namespace))
+        return result
+
+    def workload_of(self, pod: dict) -> WorkloadRef | None:
+        """The Deployment, StatefulSet or DaemonSet (or other top owner) of a pod."""
+        key = id(pod)
+        if key not in self._workload_cache:
+            self._workload_cache[key] = self._resolve_workload(pod)
+        return self._workload_cache[key]
+
+    def _resolve_workload(self, pod: dict) -> WorkloadRef | None:
+        ns = meta(pod).get("namespace", "default")
+        owners = meta(pod).get("ownerReferences") or []
+        owner = next((o for o in owners if o.get("controller")), owners[0] if owners else None)
+        if owner:
+            kind, name = owner.get("kind", ""), owner.get("name", "")
+            if kind == "ReplicaSet":
+                rs = self.get("ReplicaSet", ns, name)
+                rs_owners = (meta(rs).get("ownerReferences") or []) if rs else []
+                if rs_owners:
+                    return WorkloadRef(rs_owners[0].get("kind", ""), ns, rs_owners[0].get("name", ""))
+                template_hash = labels_of(pod).get("pod-template-hash")
+                if rs is None and template_hash and name.endswith("-" + template_hash):
+                    return WorkloadRef("Deployment", ns, name[: -len(template_hash) - 1])
+                return WorkloadRef("ReplicaSet", ns, name)
+            if kind == "Job":
+                job = self.get("Job", ns, name)
+                job_owners = (meta(job).get("ownerReferences") or []) if job else []
+                if job_owners:
+                    return WorkloadRef(job_owners[0].get("kind", ""), ns, job_owners[0].get("name", ""))
+            return WorkloadRef(kind, ns, name)
+        # Manifests carry no owner references: match the workloads' selectors.
+        labels = labels_of(pod)
+        for workload in self.workloads(ns):
+            if selector_matches((workload.get("spec") or {}).get("selector"), labels):
+                return WorkloadRef(workload["kind"], ns, name_of(workload))
+        return None
+
+    def pods_of(self, workload: dict) -> list[dict]:
+        ns = meta(workload).get("namespace", "default")
+        ref = WorkloadRef(workload.get("kind", ""), ns, name_of(workload))
+        selector = (workload.get("spec") or {}).get("selector")
+        candidates = self.select_pods_by_selector(ns, selector) if selector else self.pods(ns)
+        return [p for p in candidates if self.workload_of(p) == ref]
+
+    # -- services and hosts ---------------------------------------------------------
+    def service_for_host(self, host: str, namespace: str) -> dict | None:
+        """The Kubernetes Service a (possibly short) host names, as Istio resolves it."""
+        fqdn = resolve_host(host, namespace)
+        suffix = f".svc.{CLUSTER_DOMAIN}"
+        if not fqdn.endswith(suffix):
+            return None
+        parts = fqdn[: -len(suffix)].split(".")
+        if len(parts) != 2:
+            return None
+        return self.get("Service", parts[1], parts[0])
+
+
+def resolve_host(host: str, namespace: str) -> str:
+    """Istio's ResolveShortnameToFQDN: a name without dots is expanded in the
+    config's namespace; anything with a dot is taken as written."""
+    if not host or host == "*" or "." in host:
+        return host
+    return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
+
+
+def service_fqdn(service: dict) -> str:
+    return f"{name_of(service)}.{meta(service).get('namespace', 'default')}.svc.{CLUSTER_DOMAIN}"
+
+
+# -- reading ----------------------------------------------------------------------
+def flatten(document) -> list[dict]:
+    """Objects in a kubectl JSON document or manifest: `List` kinds unpacked."""
+    if not isinstance(document, dict):
+        return []
+    if document.get("kind", "").endswith("List") and isinstance(document.get("items"), list):
+        out = []
+        for item in document["items"]:
+            out.extend(flatten(item))
+        return out
+    return [document]
+
+
+def read_cluster(
+    runner,
+    *,
+    namespace: str | None,
+    kinds: Iterable[str] = DEFAULT_KINDS,
+    istio: bool = True,
+    root_policies: bool = True,
+    root_namespace: str = ROOT_NAMESPACE,
+) -> Snapshot:
+    """One batched read. `namespace=None` reads all namespaces.
+
+    The Istio kinds are asked for in the same call; when the cluster does not
+    know them (Istio's CRDs are not installed) the call is repeated without
+    them, and the snapshot says Istio's CRDs are missing.
+    """
+    core = [CORE_RESOURCES[k] for k in kinds if k in CORE_RESOURCES]
+    istio_kinds = [ISTIO_RESOURCES[k] for k in ISTIO_RESOURCES] if istio else []
+    scope = ["-A"] if namespace is None else ["-n", namespace]
+    istio_crds: bool | None = None
+    try:
+        document = runner.kubectl_json("get", ",".join(core + istio_kinds), *scope)
+        istio_crds = True if istio_kinds else None
+    except errors.NotFound as exc:
+        if not istio_kinds or "resource type" not in exc.message and "could not find" not in exc.message:
+            raise
+        document = runner.kubectl_json("get", ",".join(core), *scope)
+        istio_crds = False
+    objects = flatten(document)
+    if istio_crds and root_policies and namespace is not None and namespace != root_namespace:
+        # The mesh-wide PeerAuthentication lives in the root namespace; a namespace-scoped
+        # read does not see it. One small extra call, not one per object.
+        try:
+            objects += flatten(
+                runner.kubectl_json("get", ISTIO_RESOURCES["PeerAuthentication"], "-n", root_namespace)
+            )
+        except (errors.Forbidden, errors.NotFound):
+            pass
+    return Snapshot(objects, istio_crds=istio_crds, scope=namespace, root_namespace=root_namespace)
