@@ -58,6 +58,8 @@ class Step:
     # Unified diff of the object, shown under --dry-run; not part of the JSON contract's keys
     # but included there as "diff" when present.
     diff: str = ""
+    # The command that puts back the object as it was before this step changed it.
+    restore: str = ""
 
     def as_dict(self) -> dict:
         base = {
@@ -69,6 +71,8 @@ class Step:
         }
         if self.diff:
             base["diff"] = self.diff
+        if self.restore:
+            base["restore"] = self.restore
         return base
 
 
@@ -152,6 +156,8 @@ def render_text(report: Report, colour: bool = False) -> str:
                 lines.append(f"    $ {step.command}")
             if step.diff:
                 lines.extend("    " + line for line in step.diff.rstrip("\n").splitlines())
+            if step.restore:
+                lines.append(f"    restore: {step.restore}")
     if report.checks:
         if lines:
             lines.append("")

@@ -10,6 +10,7 @@ one line that names the command that failed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -18,7 +19,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from plumbum.commands.processes import ProcessTimedOut
 from plumbum.machines.local import LocalCommand
 
 from kubectl_mesh import errors
@@ -82,7 +82,7 @@ class Runner:
             self.echo(f"+ {shown}")
         limit = self.timeout if timeout is None else timeout
         try:
-            process = LocalCommand("kubectl")[argv[1:]].popen(encoding="utf-8")
+            process = LocalCommand("kubectl")[argv[1:]].popen(encoding="utf-8", env=dict(os.environ))
         except FileNotFoundError:
             raise errors.ToolMissing(_missing_message("kubectl"), command=shown) from None
         lines: list[str] = []
@@ -128,20 +128,28 @@ class Runner:
         if self.verbose:
             self.echo(f"+ {shown}")
         limit = self.timeout if timeout is None else timeout
-        command = LocalCommand(tool)[argv[1:]]
-        if stdin is not None:
-            command = command << stdin
         try:
-            code, out, err = command.run(retcode=None, timeout=limit)
-        except ProcessTimedOut:
-            raise errors.TimedOut(f"timed out after {limit:g}s: {shown}", command=shown) from None
+            process = LocalCommand(tool)[argv[1:]].popen(
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                encoding="utf-8",
+                env=dict(os.environ),
+            )
         except FileNotFoundError:
             raise errors.ToolMissing(_missing_message(tool), command=shown) from None
         except PermissionError:
             raise errors.ToolMissing(f"{tool} found but not executable", command=shown) from None
-        if code != 0:
-            raise classify_failure(tool, shown, code, err or "", out or "")
-        return out
+        try:
+            out, err = process.communicate(input=stdin, timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise errors.TimedOut(f"timed out after {limit:g}s: {shown}", command=shown) from None
+        except BaseException:  # KeyboardInterrupt: do not leave the tool running
+            process.kill()
+            raise
+        if process.returncode != 0:
+            raise classify_failure(tool, shown, process.returncode, err or "", out or "")
+        return out or ""
 
 
 def _missing_message(tool: str) -> str:

@@ -1,0 +1,92 @@
+"""`disable NS`: remove injection and restart the meshed workloads.
+
+Refuses while STRICT mTLS applies in the namespace: its pods would lose
+their sidecars and with them every meshed client's access.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_mesh import errors, injection, inventory, mesh, mtls
+from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.commands.enable import apply_restarts, restart_steps
+from kubectl_mesh.namespace_labels import label_step
+from kubectl_mesh.report import APPLIED, FAIL, PASS, PLANNED, Check, Report
+from kubectl_mesh.snapshot import read_cluster
+
+
+def strict_sources(snapshot, namespace: str) -> list[str]:
+    """Where STRICT mTLS applies to the namespace: mesh, namespace, workload or port level."""
+    sources = []
+    effective = mtls.namespace_mode(snapshot, namespace)
+    if effective.mode == "STRICT":
+        sources.append(effective.source)
+    for policy in snapshot.of_kind("PeerAuthentication", namespace):
+        if mtls.is_namespace_wide(policy):
+            continue
+        port_strict = any((s or {}).get("mode") == "STRICT"
+                          for s in ((policy.get("spec") or {}).get("portLevelMtls") or {}).values())
+        if mtls.policy_mode(policy) == "STRICT" or port_strict:
+            sources.append(mtls.describe_policy(policy, "workload"))
+    return sources
+
+
+def sidecar_left_checks(snapshot, namespace: str) -> list[Check]:
+    checks = []
+    for group in inventory.by_workload(inventory.namespace_pods(snapshot, namespace)):
+        meshed = group.meshed
+        subject = str(group.ref)
+        if meshed:
+            checks.append(Check("sidecar-removed", "sidecars", subject, FAIL,
+                                f"{subject}: {len(meshed)} of {len(group.pods)} pods still carry istio-proxy",
+                                f"kubectl rollout restart {subject} -n {namespace}"))
+        else:
+            checks.append(Check("sidecar-removed", "sidecars", subject, PASS,
+                                f"{subject}: no pod carries istio-proxy"))
+    return checks
+
+
+@mesh_command("disable")
+@click.argument("ns", metavar="NAMESPACE", required=False)
+@click.option("--restart", "restart_policy", type=click.Choice(["meshed", "all", "none"]), default="meshed",
+              show_default=True, help="Which workloads to restart: those whose pods carry the proxy, all, none.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for each rollout to finish.")
+@click.option("--force", is_flag=True, help="Disable even while STRICT mTLS applies to the namespace.")
+def command(settings, ns, restart_policy, wait, force):
+    """Remove sidecar injection from NAMESPACE and restart the meshed workloads."""
+    runner = settings.runner()
+    namespace = settings.resolve_namespace(ns, runner)
+    snapshot = read_cluster(runner, namespace=namespace)
+    ns_obj = snapshot.namespace(namespace)
+    if ns_obj is None:
+        raise errors.NotFound(f'namespace "{namespace}" not found')
+    report = Report(title=f"Disabling sidecar injection in namespace {namespace}")
+    strict = strict_sources(snapshot, namespace)
+    if strict:
+        check = Check("strict-mtls", "mtls", f"namespace/{namespace}", "fail" if not force else "warn",
+                      f"STRICT mTLS applies to {namespace} ({'; '.join(strict)}): without sidecars its pods "
+                      "can no longer talk to meshed services, nor they to it",
+                      f"kubectl mesh mtls {namespace} permissive  first, or pass --force")
+        report.add(check)
+        if not force:
+            report.refused = True
+            return report
+    if mesh.injection_mode(ns_obj) == "ambient":
+        report.notes.append(f"namespace {namespace} is in ambient mode; its istio.io/dataplane-mode label is kept")
+    label, _ = label_step(runner, ns_obj, injection.disable_labels, context=settings.context)
+    plan = injection.disable_restarts(snapshot, namespace, restart_policy)
+    steps = restart_steps(runner, namespace, plan)
+    report.plan = [label, *steps]
+    if settings.dry_run:
+        report.summary = f"dry run: {sum(1 for s in report.plan if s.status == PLANNED)} changes planned, nothing changed"
+        return report
+    apply_restarts(runner, settings, namespace, plan, steps, wait, report)
+    if wait or not steps:
+        after = read_cluster(runner, namespace=namespace)
+        report.add(*sidecar_left_checks(after, namespace))
+    else:
+        progress("not verified (--no-wait)")
+    if label.status != APPLIED and not steps:
+        report.summary = f"nothing to do: namespace {namespace} has no injection label and no pod carries istio-proxy"
+    return report

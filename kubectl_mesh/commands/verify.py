@@ -1,0 +1,201 @@
+"""`verify [NS]`: the guide's verification, as checks.
+
+Namespace labelled; every pod has istio-proxy (container or native sidecar);
+pods that lack it named with the workload to restart; proxies ready;
+effective mTLS mode; and, with istioctl, `x describe pod` and `proxy-config
+routes` for one pod per workload, their warnings turned into checks.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_mesh import errors, inventory, mesh, mtls
+from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
+from kubectl_mesh.snapshot import Snapshot, read_cluster
+
+CATEGORY_NS = "namespace"
+CATEGORY_PODS = "sidecars"
+CATEGORY_MTLS = "mtls"
+MAX_NAMED = 5
+
+
+def _names(states: list[inventory.PodState]) -> str:
+    names = [s.name for s in states]
+    shown = ", ".join(names[:MAX_NAMED])
+    return shown + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+
+
+def restart_hint(ref, namespace: str) -> str:
+    if ref.restartable:
+        return f"kubectl rollout restart {ref} -n {namespace}  (or: kubectl mesh enable {namespace})"
+    if ref.kind == "Pod":
+        return f"the pod has no controller: delete and recreate it (kubectl delete pod {ref.name} -n {namespace})"
+    return f"recreate the pods of {ref.kind} {ref.name} so the injector can add the proxy"
+
+
+def namespace_checks(snapshot: Snapshot, namespace: str) -> list[Check]:
+    ns_obj = snapshot.namespace(namespace)
+    subject = f"namespace/{namespace}"
+    if ns_obj is None:
+        return [Check("namespace-exists", CATEGORY_NS, subject, FAIL, f"namespace {namespace} not found",
+                      f"kubectl get namespaces  (check the name and --context)")]
+    mode = mesh.injection_mode(ns_obj)
+    labels = mesh.labels_of(ns_obj)
+    checks = []
+    if mode == "enabled":
+        checks.append(Check("namespace-labelled", CATEGORY_NS, subject, PASS,
+                            f"namespace {namespace} is labelled istio-injection=enabled"))
+    elif mode == "revision":
+        checks.append(Check("namespace-labelled", CATEGORY_NS, subject, PASS,
+                            f"namespace {namespace} is labelled istio.io/rev={labels[mesh.REVISION_LABEL]}"))
+    elif mode == "ambient":
+        checks.append(Check("namespace-labelled", CATEGORY_NS, subject, WARN,
+                            f"namespace {namespace} uses ambient mode (istio.io/dataplane-mode=ambient): no sidecars",
+                            "sidecar checks do not apply; use `kubectl mesh enable --force` to switch to sidecars"))
+    else:
+        why = "istio-injection=disabled" if mode == "disabled" else "no istio-injection or istio.io/rev label"
+        checks.append(Check("namespace-labelled", CATEGORY_NS, subject, FAIL,
+                            f"namespace {namespace} is not labelled for injection ({why})",
+                            f"kubectl mesh enable {namespace}"))
+    conflict = mesh.conflicting_injection_labels(ns_obj)
+    if conflict:
+        checks.append(Check("namespace-label-conflict", CATEGORY_NS, subject, WARN,
+                            f"namespace {namespace} has conflicting labels {', '.join(conflict)}; "
+                            "istio-injection wins",
+                            f"kubectl mesh enable {namespace}  (keeps one label)"))
+    return checks
+
+
+def sidecar_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], list[dict]]:
+    """One check per workload: pods with the proxy, pods lacking it, proxies ready."""
+    checks: list[Check] = []
+    summary: list[dict] = []
+    ns_obj = snapshot.namespace(namespace)
+    mode = mesh.injection_mode(ns_obj)
+    states = inventory.namespace_pods(snapshot, namespace)
+    if not states:
+        checks.append(Check("pods-present", CATEGORY_PODS, f"namespace/{namespace}", SKIP,
+                            f"no running pods in {namespace}"))
+        return checks, summary
+    for group in inventory.by_workload(states):
+        ref = group.ref
+        subject = f"{ref.kind.lower()}/{ref.name}"
+        total = len(group.pods)
+        meshed = group.meshed
+        opted = [p for p in group.pods if p.opted_out and not p.has_sidecar]
+        lacking = [p for p in group.pods if not p.has_sidecar and not p.opted_out]
+        not_ready = [p for p in meshed if p.proxy_ready is False]
+        summary.append({
+            "kind": ref.kind, "name": ref.name, "pods": total, "meshed": len(meshed),
+            "missing": [p.name for p in lacking], "optedOut": [p.name for p in opted],
+            "proxyNotReady": [p.name for p in not_ready],
+            "layout": sorted({p.layout for p in meshed if p.layout}),
+        })
+        if lacking:
+            if mode in ("enabled", "revision"):
+                message = (f"{subject}: {len(lacking)} of {total} pods lack istio-proxy ({_names(lacking)}); "
+                           "they were created before injection was enabled")
+                hint = restart_hint(ref, namespace)
+            elif mode == "ambient":
+                checks.append(Check("sidecar-injected", CATEGORY_PODS, subject, SKIP,
+                                    f"{subject}: ambient namespace, no sidecar expected"))
+                continue
+            else:
+                message = f"{subject}: {len(lacking)} of {total} pods have no istio-proxy ({_names(lacking)})"
+                hint = f"kubectl mesh enable {namespace}"
+            checks.append(Check("sidecar-injected", CATEGORY_PODS, subject, FAIL, message, hint,
+                                data={"pods": [p.name for p in lacking], "workload": str(ref)}))
+        elif opted and not meshed:
+            checks.append(Check("sidecar-injected", CATEGORY_PODS, subject, WARN,
+                                f"{subject}: opted out of injection (sidecar.istio.io/inject=false), not in the mesh",
+                                "with STRICT mTLS meshed services will refuse its plain-text requests",
+                                data={"pods": [p.name for p in opted], "workload": str(ref)}))
+        else:
+            layout = " and ".join(sorted({p.layout for p in meshed if p.layout}))
+            extra = f"; {len(opted)} opted out" if opted else ""
+            checks.append(Check("sidecar-injected", CATEGORY_PODS, subject, PASS,
+                                f"{subject}: {len(meshed)}/{total} pods have istio-proxy ({layout}){extra}"))
+        if not_ready:
+            checks.append(Check("proxy-ready", CATEGORY_PODS, subject, FAIL,
+                                f"{subject}: istio-proxy not ready in {_names(not_ready)}",
+                                f"kubectl logs {not_ready[0].name} -n {namespace} -c istio-proxy",
+                                data={"pods": [p.name for p in not_ready]}))
+        elif meshed:
+            checks.append(Check("proxy-ready", CATEGORY_PODS, subject, PASS,
+                                f"{subject}: istio-proxy ready in {len(meshed)}/{len(meshed)} pods"))
+    return checks, summary
+
+
+def mtls_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
+    if snapshot.istio_crds is False:
+        return [Check("mtls-mode", CATEGORY_MTLS, f"namespace/{namespace}", SKIP,
+                      "mTLS not checked: Istio's CRDs are not installed")], {}
+    effective = mtls.namespace_mode(snapshot, namespace)
+    subject = f"namespace/{namespace}"
+    checks = [Check("mtls-mode", CATEGORY_MTLS, subject, PASS,
+                    f"mTLS mode {effective.mode} ({effective.source})")]
+    data = {"namespace": effective.as_dict(), "workloads": []}
+    states = inventory.namespace_pods(snapshot, namespace)
+    for group in inventory.by_workload(states):
+        labels = mesh.labels_of(group.pods[0].pod)
+        workload_effective = mtls.workload_mode(snapshot, namespace, labels)
+        data["workloads"].append({"workload": str(group.ref), **workload_effective.as_dict()})
+        if workload_effective.source != effective.source or workload_effective.ports:
+            checks.append(Check("mtls-mode", CATEGORY_MTLS, str(group.ref), PASS,
+                                f"{group.ref}: mTLS mode {workload_effective.mode} ({workload_effective.source})"
+                                + "".join(f"; port {p}: {m}" for p, (m, _) in sorted(workload_effective.ports.items()))))
+        lacking = [p for p in group.pods if not p.has_sidecar]
+        if lacking and mtls.strict_applies(workload_effective):
+            checks.append(Check("mtls-strict-without-sidecar", CATEGORY_MTLS, str(group.ref), FAIL,
+                                f"{group.ref}: STRICT mTLS applies but {_names(lacking)} have no sidecar; "
+                                "meshed clients get connection refused",
+                                restart_hint(group.ref, namespace)))
+    return checks, data
+
+
+def core_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
+    """Every check that needs only the snapshot (no istioctl)."""
+    checks = namespace_checks(snapshot, namespace)
+    if snapshot.namespace(namespace) is None:
+        return checks, {"namespace": namespace}
+    pod_checks, workloads = sidecar_checks(snapshot, namespace)
+    checks += pod_checks
+    mtls_list, mtls_data = mtls_checks(snapshot, namespace)
+    checks += mtls_list
+    return checks, {"namespace": namespace, "workloads": workloads, "mtls": mtls_data}
+
+
+def verify_namespace(settings, runner, namespace: str, *, use_istioctl: bool, parallel: int) -> Report:
+    snapshot = read_cluster(runner, namespace=namespace)
+    checks, data = core_checks(snapshot, namespace)
+    report = Report(title=f"Verifying namespace {namespace}")
+    report.add(*checks)
+    report.data["verify"] = data
+    if snapshot.namespace(namespace) is not None and use_istioctl:
+        from kubectl_mesh import istioctl_checks
+
+        targets = istioctl_checks.pick_pods(snapshot, namespace)
+        if targets:
+            progress(f"running istioctl for {len(targets)} workload(s) in {namespace} ({parallel} at a time)")
+        report.add(*istioctl_checks.run(runner, namespace, targets, parallel=parallel))
+    return report
+
+
+@mesh_command("verify")
+@click.argument("ns", metavar="[NAMESPACE]", required=False)
+@click.option("--istioctl/--no-istioctl", "use_istioctl", default=True,
+              help="Also run istioctl x describe pod and proxy-config routes for one pod per workload.")
+@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 32),
+              help="istioctl calls run at once.")
+def command(settings, ns, use_istioctl, parallel):
+    """Check that every pod of NAMESPACE (or -n) is in the mesh.
+
+    Exit 0 when every check passes (warnings allowed), 1 when one fails.
+    """
+    if settings.all_namespaces:
+        raise errors.UsageError("verify checks one namespace; use `kubectl mesh status -A` for all")
+    runner = settings.runner()
+    namespace = settings.resolve_namespace(ns, runner)
+    return verify_namespace(settings, runner, namespace, use_istioctl=use_istioctl, parallel=parallel)

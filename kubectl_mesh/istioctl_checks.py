@@ -1,0 +1,116 @@
+"""istioctl's view of a workload, as checks.
+
+`istioctl x describe pod` and `istioctl proxy-config routes` run for ONE pod
+of each workload (pods of one template share their proxy configuration), a
+bounded number at a time. istioctl missing gives one warning, not a crash.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from kubectl_mesh import errors, inventory
+from kubectl_mesh.report import FAIL, PASS, WARN, Check
+
+CATEGORY = "istioctl"
+# describe warning code -> check result; the parser gives each warning line a code.
+WARNING_RESULTS = {
+    "not-in-mesh": FAIL,
+    "proxy-not-ready": FAIL,
+    "subset-without-destination-rule": FAIL,
+    "unknown-subset": FAIL,
+    "pod-matches-no-subset": WARN,
+    "no-destination-matches": WARN,
+}
+WARNING_HINTS = {
+    "not-in-mesh": "enable injection and restart the workload: kubectl mesh enable NAMESPACE",
+    "proxy-not-ready": "kubectl logs POD -n NAMESPACE -c istio-proxy",
+    "subset-without-destination-rule": "create the DestinationRule subsets before routing to them "
+    "(kubectl mesh canary creates both, in that order)",
+    "unknown-subset": "add the subset to the DestinationRule or fix the route (kubectl mesh diagnose)",
+    "pod-matches-no-subset": "check the pod's labels against the DestinationRule subsets",
+    "no-destination-matches": "check the VirtualService routes against the pod's subsets",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    workload: str
+    pod: str
+
+
+def pick_pods(snapshot, namespace: str) -> list[Target]:
+    """One pod per workload: ready and meshed first, any meshed pod otherwise."""
+    targets = []
+    for group in inventory.by_workload(inventory.namespace_pods(snapshot, namespace)):
+        meshed = group.meshed
+        if not meshed:
+            continue
+        best = next((p for p in meshed if p.ready), meshed[0])
+        targets.append(Target(str(group.ref), best.name))
+    return targets
+
+
+def describe_args(pod: str, namespace: str) -> list[str]:
+    return ["x", "describe", "pod", pod, "-n", namespace]
+
+
+def routes_args(pod: str, namespace: str) -> list[str]:
+    return ["proxy-config", "routes", pod, "-n", namespace]
+
+
+def checks_from_describe(target: Target, parsed: dict, namespace: str) -> list[Check]:
+    checks = []
+    for warning in parsed.get("warnings", []):
+        code = warning.get("code", "other")
+        hint = WARNING_HINTS.get(code, "").replace("NAMESPACE", namespace).replace("POD", target.pod)
+        checks.append(Check(f"istioctl-describe-{code}", CATEGORY, target.workload,
+                            WARNING_RESULTS.get(code, WARN),
+                            f"{target.workload} (pod {target.pod}): {warning.get('message', '')}", hint))
+    if not checks:
+        effective = (parsed.get("effectivePeerAuthentication") or {}).get("workloadMtlsMode")
+        detail = f"; workload mTLS {effective}" if effective else ""
+        checks.append(Check("istioctl-describe", CATEGORY, target.workload, PASS,
+                            f"{target.workload}: istioctl x describe pod {target.pod} reports no warnings{detail}"))
+    return checks
+
+
+def checks_from_routes(target: Target, rows: list[dict]) -> list[Check]:
+    routed = [r for r in rows if r.get("virtualService")]
+    if not rows:
+        return [Check("istioctl-routes", CATEGORY, target.workload, WARN,
+                      f"{target.workload}: proxy of {target.pod} has no routes",
+                      "the proxy may not have received config from istiod: istioctl proxy-status")]
+    return [Check("istioctl-routes", CATEGORY, target.workload, PASS,
+                  f"{target.workload}: {len(rows)} routes in the proxy, {len(routed)} from VirtualServices")]
+
+
+def _inspect(runner, namespace: str, target: Target) -> list[Check]:
+    from kubectl_mesh.istioctl_parse import parse_describe, parse_routes
+
+    checks = []
+    try:
+        described = runner.istioctl(*describe_args(target.pod, namespace))
+        checks += checks_from_describe(target, parse_describe(described), namespace)
+        routes = runner.istioctl(*routes_args(target.pod, namespace))
+        checks += checks_from_routes(target, parse_routes(routes))
+    except errors.ToolMissing:
+        raise
+    except errors.MeshError as exc:
+        checks.append(Check("istioctl-failed", CATEGORY, target.workload, WARN,
+                            f"{target.workload}: istioctl failed for pod {target.pod}: {exc.message}",
+                            "run it by hand with -v to see the whole output"))
+    return checks
+
+
+def run(runner, namespace: str, targets: list[Target], *, parallel: int = 4) -> list[Check]:
+    if not targets:
+        return []
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            results = list(pool.map(lambda t: _inspect(runner, namespace, t), targets))
+    except errors.ToolMissing as exc:
+        return [Check("istioctl-present", CATEGORY, "istioctl", WARN,
+                      "istioctl not found: skipped describe and routes checks", exc.message)]
+    return [check for group in results for check in group]

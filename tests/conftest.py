@@ -1,0 +1,30 @@
+"""Fixtures shared by every tier of tests."""
+
+from __future__ import annotations
+
+import pytest
+
+# plumbum runs `uname -p` when first imported; import it before any test's
+# `fp` fixture fakes processes, as the installed CLI would have it loaded.
+import kubectl_mesh.runner  # noqa: F401
+from tests.helpers import CliResult
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path, monkeypatch):
+    """Backups and other state go to a temporary directory, never the user's."""
+    monkeypatch.setenv("KUBECTL_MESH_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+@pytest.fixture
+def mesh_cli(capsys):
+    """Run `kubectl mesh ARGS` in-process (tools faked with pytest-subprocess's `fp`)."""
+    from kubectl_mesh import cli
+
+    def run(*argv: str) -> CliResult:
+        code = cli.run(list(argv))
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

@@ -1,0 +1,128 @@
+"""Helpers for tests: building kubectl's JSON and registering faked calls."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def kube_list(*objects: dict) -> str:
+    """What `kubectl get A,B -o json` prints: a v1 List."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects), "metadata": {"resourceVersion": ""}})
+
+
+def load_yaml(path: str | Path) -> list[dict]:
+    """All documents of a YAML file under tests/data (or an absolute path)."""
+    full = Path(path) if Path(path).is_absolute() else DATA / path
+    return [d for d in yaml.safe_load_all(full.read_text()) if d]
+
+
+def namespace(name: str, labels: dict | None = None, **extra_meta) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}, **extra_meta}}
+
+
+def pod(
+    name: str,
+    ns: str = "my-app",
+    *,
+    labels: dict | None = None,
+    sidecar: str | None = None,
+    owner: tuple[str, str] | None = None,
+    ready: bool = True,
+    proxy_ready: bool = True,
+    node: str = "node-1",
+    annotations: dict | None = None,
+) -> dict:
+    """A pod as kubectl prints it; `sidecar` is None, "container" or "native";
+    `owner` is (kind, name), e.g. ("ReplicaSet", "web-5d9f").
+    """
+    containers = [{"name": "app", "image": "app:1"}]
+    init = []
+    statuses = [{"name": "app", "ready": ready}]
+    init_statuses = []
+    if sidecar == "container":
+        containers.append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.32.0"})
+        statuses.append({"name": "istio-proxy", "ready": proxy_ready})
+    elif sidecar == "native":
+        init.append({"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.32.0", "restartPolicy": "Always"})
+        init_statuses.append({"name": "istio-proxy", "ready": proxy_ready})
+    metadata = {"name": name, "namespace": ns, "labels": dict(labels or {}), "annotations": dict(annotations or {})}
+    if owner:
+        metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "controller": True}]
+    spec = {"containers": containers, "nodeName": node}
+    if init:
+        spec["initContainers"] = init
+    status = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True" if ready and (proxy_ready or not sidecar) else "False"}],
+        "containerStatuses": statuses,
+    }
+    if init_statuses:
+        status["initContainerStatuses"] = init_statuses
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec, "status": status}
+
+
+def deployment(name: str, ns: str = "my-app", *, labels: dict | None = None, replicas: int = 1,
+               template_annotations: dict | None = None, template_labels: dict | None = None) -> dict:
+    selector = labels or {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "resourceVersion": "100", "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(selector)},
+            "template": {
+                "metadata": {"labels": {**selector, **(template_labels or {})},
+                             "annotations": dict(template_annotations or {})},
+                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+            },
+        },
+        "status": {"replicas": replicas, "readyReplicas": replicas, "observedGeneration": 1},
+    }
+
+
+def deployment_with_pods(name: str, ns: str = "my-app", *, pods: int = 2, sidecar: str | None = None,
+                         labels: dict | None = None, **pod_kwargs) -> list[dict]:
+    """A Deployment, its ReplicaSet and its pods, linked by owner references."""
+    deploy = deployment(name, ns, labels=labels, replicas=pods)
+    template_hash = "5d9f8c7b6"
+    rs_name = f"{name}-{template_hash}"
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": rs_name, "namespace": ns,
+                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "controller": True}]},
+        "spec": {"selector": copy.deepcopy(deploy["spec"]["selector"])},
+    }
+    pod_labels = {**(labels or {"app": name}), "pod-template-hash": template_hash}
+    members = [
+        pod(f"{rs_name}-{i:05d}"[: len(rs_name) + 6], ns, labels=pod_labels, sidecar=sidecar,
+            owner=("ReplicaSet", rs_name), **pod_kwargs)
+        for i in range(pods)
+    ]
+    for i, member in enumerate(members):
+        member["metadata"]["name"] = f"{rs_name}-p{i}"
+    return [deploy, rs, *members]
+
+
+def register_kubectl(fp, args: list[str], *, stdout: str = "", stderr: str = "", returncode: int = 0,
+                     occurrences: int = 1):
+    """Register one faked kubectl call with its exact argument list."""
+    fp.register(["kubectl", *args], stdout=stdout, stderr=stderr, returncode=returncode, occurrences=occurrences)
