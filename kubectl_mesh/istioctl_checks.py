@@ -94,7 +94,7 @@ def _inspect(runner, namespace: str, target: Target) -> list[Check]:
         described = runner.istioctl(*describe_args(target.pod, namespace))
         checks += checks_from_describe(target, parse_describe(described), namespace)
         routes = runner.istioctl(*routes_args(target.pod, namespace))
-        checks += checks_from_routes(target, parse_routes(routes))
+        checks += checks_from_routes(target, parse_routes(routes, carry_name=False))
     except errors.ToolMissing:
         raise
     except errors.MeshError as exc:

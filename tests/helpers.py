@@ -126,3 +126,25 @@ def register_kubectl(fp, args: list[str], *, stdout: str = "", stderr: str = "",
                      occurrences: int = 1):
     """Register one faked kubectl call with its exact argument list."""
     fp.register(["kubectl", *args], stdout=stdout, stderr=stderr, returncode=returncode, occurrences=occurrences)
+
+
+# The one batched read every namespace command makes, written out literally so
+# that a change to it is a visible change to the tests.
+ISTIO_KINDS = ("virtualservices.networking.istio.io,destinationrules.networking.istio.io,"
+               "serviceentries.networking.istio.io,gateways.networking.istio.io,sidecars.networking.istio.io,"
+               "peerauthentications.security.istio.io,authorizationpolicies.security.istio.io")
+CORE_KINDS = "namespaces,pods,services,deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps"
+
+
+def batch_read(ns: str = "my-app", istio: bool = True) -> list[str]:
+    kinds = CORE_KINDS + ("," + ISTIO_KINDS if istio else "")
+    return ["get", kinds, "-n", ns, "-o", "json"]
+
+
+ROOT_PA = ["get", "peerauthentications.security.istio.io", "-n", "istio-system", "-o", "json"]
+
+
+def register_cluster(fp, objects, ns: str = "my-app", prefix=(), root_policies=(), occurrences: int = 1):
+    """Fake the batched read (and the root namespace's policies) returning `objects`."""
+    fp.register(["kubectl", *prefix, *batch_read(ns)], stdout=kube_list(*objects), occurrences=occurrences)
+    fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list(*root_policies), occurrences=occurrences)

@@ -1,0 +1,38 @@
+"""`routes POD`: `istioctl proxy-config routes`, parsed into rows."""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_mesh import validate
+from kubectl_mesh.command import mesh_command
+from kubectl_mesh.istioctl_checks import Target, checks_from_routes, routes_args
+from kubectl_mesh.report import Report
+
+
+@mesh_command("routes")
+@click.argument("pod")
+@click.option("--name", "route_name", metavar="NAME", help="Only the route configuration NAME (e.g. http.8080).")
+def command(settings, pod, route_name):
+    """Run `istioctl proxy-config routes POD -n NS` and parse its table.
+
+    `-o json` gives one object a row: name, vhostName, domains, match,
+    virtualService. A blank NAME in istioctl's table is a route
+    configuration without a name (Envoy's own health and stats routes),
+    so it stays blank rather than inheriting the row above.
+    """
+    from kubectl_mesh.istioctl_parse import parse_routes
+
+    validate.resource_name(pod, what="pod name")
+    runner = settings.runner()
+    namespace = settings.resolve_namespace(None, runner)
+    args = routes_args(pod, namespace)
+    if route_name:
+        args += ["--name", route_name]
+    text = runner.istioctl(*args)
+    rows = parse_routes(text, carry_name=False)
+    report = Report(text=text.rstrip("\n").splitlines())
+    report.add(*checks_from_routes(Target(f"pod/{pod}", pod), rows))
+    report.data["routes"] = rows
+    report.data["pod"] = {"name": pod, "namespace": namespace}
+    return report

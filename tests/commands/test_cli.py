@@ -1,0 +1,111 @@
+"""The CLI's shared behaviour: global options anywhere, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT_PA, batch_read, deployment_with_pods, kube_list, namespace
+
+BATCH = batch_read("my-app")
+
+
+def _cluster(fp, prefix=()):
+    objs = [namespace("my-app", {"istio-injection": "enabled"}), *deployment_with_pods("web", sidecar="container")]
+    fp.register(["kubectl", *prefix, *BATCH], stdout=kube_list(*objs))
+    fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list())
+
+
+@pytest.mark.parametrize("argv", [
+    ["verify", "-n", "my-app", "--context", "prod", "--no-istioctl"],
+    ["--context", "prod", "verify", "my-app", "--no-istioctl"],
+    ["--context=prod", "-n", "my-app", "verify", "--no-istioctl"],
+    ["verify", "--no-istioctl", "my-app", "--context", "prod"],
+])
+def test_global_options_anywhere(fp, mesh_cli, argv):
+    _cluster(fp, prefix=("--context", "prod"))
+    result = mesh_cli(*argv)
+    assert result.exit_code == 0, result.stderr
+    assert "1/1" not in result.stderr
+
+
+def test_positional_and_flag_namespace_must_agree(mesh_cli):
+    result = mesh_cli("verify", "a", "-n", "b")
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert 'namespace given twice with different values: "a" and -n "b"' in result.stderr
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["enable", "Bad_NS"], 'invalid namespace "Bad_NS"'),
+    (["verify", "-n", "Bad_NS"], 'invalid namespace "Bad_NS"'),
+    (["verify", "--timeout", "soon"], 'invalid duration "soon"'),
+    (["verify", "--output", "xml"], "'xml' is not one of"),
+    (["verify", "--bogus"], "No such option '--bogus'"),
+    (["nosuch"], "No such command 'nosuch'"),
+    (["enable", "my-app", "--revision", "Bad.Rev"], 'invalid revision "Bad.Rev"'),
+    (["advise", "--need", "teleport"], 'unknown need "teleport"'),
+])
+def test_bad_input_is_one_line_and_exit_2_with_no_call(fp, mesh_cli, argv, needle):
+    result = mesh_cli(*argv)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_environment_error_in_json_mode_prints_error_document(fp, mesh_cli):
+    fp.register(["kubectl", "--kubeconfig", "/nonexistent", *batch_read("x")], returncode=1,
+                stderr="error: stat /nonexistent: no such file or directory\n")
+    result = mesh_cli("verify", "-n", "x", "--kubeconfig", "/nonexistent", "-o", "json")
+    assert result.exit_code == 4
+    assert result.json()["error"]["type"] == "ClusterUnreachable"
+    assert result.json()["success"] is False
+    assert result.stderr.startswith("error: error: stat /nonexistent") or "stat /nonexistent" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_interrupt_exits_130(mesh_cli, monkeypatch):
+    from kubectl_mesh.runner import Runner
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Runner, "kubectl_json", interrupt)
+    result = mesh_cli("verify", "my-app")
+    assert result.exit_code == 130
+    assert "run the same command again" in result.stderr
+
+
+def test_help_lists_every_command(mesh_cli):
+    result = mesh_cli("--help")
+    assert result.exit_code == 0
+    for name in ("advise", "enable", "disable", "verify", "mtls", "canary", "circuit-breaker",
+                 "sidecar-resources", "diagnose", "status", "describe", "routes"):
+        assert f"  {name} " in result.stdout
+
+
+def test_version(mesh_cli):
+    assert "kubectl mesh, version" in mesh_cli("--version").stdout
+
+
+def test_python_dash_m_works_and_help_does_not_import_heavy_modules():
+    code = ("import sys, runpy; sys.argv=['kubectl-mesh','--help'];\n"
+            "try:\n runpy.run_module('kubectl_mesh', run_name='__main__')\n"
+            "except SystemExit as e:\n assert e.code == 0\n"
+            "heavy = [m for m in ('plumbum', 'yaml', 'kubectl_mesh.commands.enable') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Usage: kubectl mesh" in out
+    assert "HEAVY []" in out
+
+
+def test_no_color_and_json_have_no_escape_codes(fp, mesh_cli):
+    _cluster(fp)
+    result = mesh_cli("verify", "my-app", "--no-istioctl", "-o", "json")
+    assert "\x1b[" not in result.stdout
+    json.loads(result.stdout)

@@ -1,0 +1,86 @@
+"""describe and routes: istioctl's real output parsed; exit codes; istioctl missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import DATA
+
+ROUTES_DIR = DATA / "istioctl/routes/istio-gateway-http-route-prefix"
+
+
+def test_describe_json_has_sections_and_warnings(fp, mesh_cli):
+    text = (DATA / "istioctl/describe/pod-canary-stable.txt").read_text()
+    fp.register(["istioctl", "x", "describe", "pod", "my-app-7c9d8f6b5-x2x7k", "-n", "my-app"], stdout=text)
+    result = mesh_cli("describe", "my-app-7c9d8f6b5-x2x7k", "-n", "my-app", "-o", "json")
+    assert result.exit_code == 0
+    doc = result.json()["describe"]
+    assert doc["pod"]["name"] == "my-app-7c9d8f6b5-x2x7k"
+    assert doc["pod"]["namespace"] == "my-app"
+    service = doc["services"][0]
+    assert service["destinationRule"]["matchingSubsets"] == ["stable"]
+    assert service["virtualServices"][0]["routes"] == [{"host": "my-app", "subset": "stable", "weight": 90}]
+    assert doc["effectivePeerAuthentication"]["workloadMtlsMode"] == "STRICT"
+    assert doc["warnings"] == []
+
+
+def test_describe_text_shows_istioctl_output_then_checks(fp, mesh_cli):
+    text = (DATA / "istioctl/describe/pod-subset-mismatch.txt").read_text()
+    fp.register(["istioctl", "x", "describe", "pod", "backend-api-6d5b9c7f4d-q8zrl", "-n", "my-app"], stdout=text)
+    result = mesh_cli("describe", "backend-api-6d5b9c7f4d-q8zrl", "-n", "my-app")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("Pod: backend-api-6d5b9c7f4d-q8zrl\n")
+    assert "✗ pod/backend-api-6d5b9c7f4d-q8zrl (pod backend-api-6d5b9c7f4d-q8zrl): Warning: Route to UNKNOWN subset v4" \
+        in result.stdout
+
+
+def test_describe_istioctl_missing_exits_4(fp, mesh_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    fp.pass_command(["istioctl", fp.any()])
+    result = mesh_cli("describe", "web-1", "-n", "my-app")
+    assert result.exit_code == 4
+    assert result.stderr.startswith("error: istioctl not found on PATH")
+
+
+def test_describe_failure_is_one_line(fp, mesh_cli):
+    fp.register(["istioctl", "x", "describe", "pod", "web-1", "-n", "my-app"], returncode=1,
+                stderr='Error: failed to retrieve pod: pods "web-1" not found\n')
+    result = mesh_cli("describe", "web-1", "-n", "my-app")
+    assert result.exit_code == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert 'pods "web-1" not found' in result.stderr
+
+
+def test_bad_pod_name_is_exit_2(fp, mesh_cli):
+    assert mesh_cli("describe", "Web_1").exit_code == 2
+    assert mesh_cli("routes", "Web_1").exit_code == 2
+    assert len(fp.calls) == 0
+
+
+def test_routes_json_rows(fp, mesh_cli):
+    fp.register(["istioctl", "proxy-config", "routes", "httpbin-1", "-n", "default"],
+                stdout=(ROUTES_DIR / "output.txt").read_text())
+    result = mesh_cli("routes", "httpbin-1", "-n", "default", "-o", "json")
+    assert result.exit_code == 0
+    rows = result.json()["routes"]
+    assert rows[0] == {"name": "http.8080", "vhostName": "httpbin.example.com:80",
+                       "domains": "httpbin.example.com", "match": "/get*", "virtualService": "httpbin.default"}
+    assert [r["match"] for r in rows[1:]] == ["/stats/prometheus*", "/healthz/ready*"]
+    assert all(r["name"] == "" for r in rows[1:])
+
+
+def test_routes_name_filter_is_passed_on(fp, mesh_cli):
+    fp.register(["istioctl", "--context", "prod", "proxy-config", "routes", "web-1", "-n", "my-app",
+                 "--name", "http.8080"],
+                stdout="NAME VHOST NAME DOMAINS MATCH VIRTUAL SERVICE\n")
+    result = mesh_cli("routes", "web-1", "-n", "my-app", "--name", "http.8080", "--context", "prod", "-o", "yaml")
+    assert result.exit_code == 0
+    assert "routes:" in result.stdout
+
+
+@pytest.mark.parametrize("output", ["json", "yaml", "text"])
+def test_empty_routes_is_a_warning(fp, mesh_cli, output):
+    fp.register(["istioctl", "proxy-config", "routes", "web-1", "-n", "my-app"], stdout="")
+    result = mesh_cli("routes", "web-1", "-n", "my-app", "-o", output)
+    assert result.exit_code == 0
+    assert "has no routes" in result.stdout
