@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ def wait(runner, namespace: str, workloads: list[WorkloadRef], timeout: float, p
     deadline = time.monotonic() + timeout
     results: list[WaitResult] = []
     for workload in workloads:
-        left = max(1, int(deadline - time.monotonic()))
+        left = max(1, math.ceil(deadline - time.monotonic()))
         progress(f"waiting for {workload} in {namespace} (up to {left}s)")
         args = ["rollout", "status", str(workload), "-n", namespace, f"--timeout={left}s"]
         try:

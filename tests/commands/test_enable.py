@@ -1,23 +1,240 @@
-"""enable: exact kubectl calls, dry run, idempotence, refusals, errors (pytest-subprocess)."""
+"""enable: exact kubectl calls, dry run, idempotence, refusals, conflicts, errors."""
 
 from __future__ import annotations
 
 import json
 
-from tests.helpers import deployment_with_pods, kube_list, namespace, register_kubectl
+from tests.helpers import (
+    ROOT_PA,
+    batch_read,
+    deployment_with_pods,
+    kube_list,
+    namespace,
+    pod,
+    register_cluster,
+    register_kubectl,
+)
 
-BATCH = ["get", "namespaces,pods,services,deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps,"
-         "virtualservices.networking.istio.io,destinationrules.networking.istio.io,"
-         "serviceentries.networking.istio.io,gateways.networking.istio.io,sidecars.networking.istio.io,"
-         "peerauthentications.security.istio.io,authorizationpolicies.security.istio.io",
-         "-n", "my-app", "-o", "json"]
-ROOT_PA = ["get", "peerauthentications.security.istio.io", "-n", "istio-system", "-o", "json"]
+LABEL = ["label", "namespace", "my-app", "istio-injection=enabled", "--overwrite", "--resource-version=7"]
+RESTART = ["rollout", "restart", "deployment/web", "deployment/api", "-n", "my-app"]
 
 
-def test_enable_dry_run(fp, mesh_cli):
-    objs = [namespace("my-app", resourceVersion="7"), *deployment_with_pods("web"), *deployment_with_pods("api")]
-    register_kubectl(fp, BATCH, stdout=kube_list(*objs))
-    register_kubectl(fp, ROOT_PA, stdout=kube_list())
+def _before():
+    return [namespace("my-app", resourceVersion="7"), *deployment_with_pods("web"), *deployment_with_pods("api")]
+
+
+def _after():
+    return [namespace("my-app", {"istio-injection": "enabled"}, resourceVersion="8"),
+            *deployment_with_pods("web", sidecar="container"), *deployment_with_pods("api", sidecar="container")]
+
+
+def _status(name, timeout="300s"):
+    return ["rollout", "status", f"deployment/{name}", "-n", "my-app", f"--timeout={timeout}"]
+
+
+def test_dry_run_plans_label_and_restarts_and_changes_nothing(fp, mesh_cli):
+    register_cluster(fp, _before())
     result = mesh_cli("enable", "my-app", "--dry-run", "-o", "json")
-    print(result.stdout, result.stderr)
+    assert result.exit_code == 0
+    plan = result.json()["plan"]
+    assert [(s["action"], s["target"], s["status"]) for s in plan] == [
+        ("label", "namespace/my-app", "planned"),
+        ("restart", "deployment/web", "planned"),
+        ("restart", "deployment/api", "planned"),
+    ]
+    assert plan[0]["command"] == "kubectl " + " ".join(LABEL)
+    assert plan[1]["reason"] == "2 of 2 pods lack istio-proxy"
+    assert len(fp.calls) == 2  # reads only
+
+
+def test_dry_run_text(fp, mesh_cli):
+    register_cluster(fp, _before())
+    result = mesh_cli("enable", "my-app", "--dry-run")
+    assert "~ label namespace/my-app: enable injection [planned]" in result.stdout
+    assert "    $ kubectl rollout restart deployment/web -n my-app" in result.stdout
+    assert result.stdout.rstrip().endswith("dry run: 3 changes planned, nothing changed")
+
+
+def test_enable_labels_restarts_waits_and_verifies(fp, mesh_cli):
+    register_cluster(fp, _before())
+    register_kubectl(fp, LABEL, stdout="namespace/my-app labeled\n")
+    register_kubectl(fp, RESTART, stdout="deployment.apps/web restarted\ndeployment.apps/api restarted\n")
+    register_kubectl(fp, _status("web"), stdout='deployment "web" successfully rolled out\n')
+    register_kubectl(fp, _status("api"), stdout='deployment "api" successfully rolled out\n')
+    register_cluster(fp, _after())
+    result = mesh_cli("enable", "my-app", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert [s["status"] for s in doc["plan"]] == ["applied", "applied", "applied"]
+    assert doc["plan"][0]["restore"].startswith("kubectl replace -f ")
+    assert {c["subject"] for c in doc["checks"] if c["id"] == "sidecar-injected"} == {"deployment/web", "deployment/api"}
+    assert all(c["result"] == "pass" for c in doc["checks"])
+    assert 'waiting for deployment/web in my-app' in result.stderr
+    assert 'deployment "web" successfully rolled out' in result.stderr
+    # one restart call for both workloads
+    assert fp.call_count(["kubectl", "rollout", "restart", fp.any()]) == 1
+
+
+def test_second_run_plans_nothing_and_says_so(fp, mesh_cli):
+    register_cluster(fp, _after(), occurrences=2)
+    result = mesh_cli("enable", "my-app", "--no-istioctl")
+    assert result.exit_code == 0
+    assert "= label namespace/my-app: labels already as wanted [unchanged]" in result.stdout
+    assert "nothing to do: namespace my-app is already enabled and no workload needs a restart; verified" \
+        in result.stdout
+    assert fp.call_count(["kubectl", "label", fp.any()]) == 0
+    assert fp.call_count(["kubectl", "rollout", fp.any()]) == 0
+
+
+def test_conflicting_revision_label_is_replaced(fp, mesh_cli):
+    objs = [namespace("my-app", {"istio.io/rev": "canary"}, resourceVersion="7"),
+            *deployment_with_pods("web", sidecar="container")]
+    register_cluster(fp, objs)
+    result = mesh_cli("enable", "my-app", "--dry-run", "-o", "json")
+    label = result.json()["plan"][0]
+    assert label["command"] == ("kubectl label namespace my-app istio-injection=enabled istio.io/rev- "
+                                "--overwrite --resource-version=7")
+    assert "remove the conflicting istio.io/rev=canary label" in label["reason"]
+
+
+def test_revision_flag(fp, mesh_cli):
+    register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled"}, resourceVersion="7")])
+    result = mesh_cli("enable", "my-app", "--revision", "1-32", "--dry-run", "-o", "json")
+    assert result.json()["plan"][0]["command"] == (
+        "kubectl label namespace my-app istio.io/rev=1-32 istio-injection- --overwrite --resource-version=7")
+
+
+def test_opted_out_pods_are_not_restarted(fp, mesh_cli):
+    objs = [namespace("my-app", resourceVersion="7"),
+            *deployment_with_pods("legacy", labels={"app": "legacy", "sidecar.istio.io/inject": "false"})]
+    register_cluster(fp, objs)
+    result = mesh_cli("enable", "my-app", "--dry-run", "-o", "json")
+    assert [s["action"] for s in result.json()["plan"]] == ["label"]
+
+
+def test_restart_policies(fp, mesh_cli):
+    objs = [namespace("my-app", {"istio-injection": "enabled"}, resourceVersion="7"),
+            *deployment_with_pods("web", sidecar="container")]
+    register_cluster(fp, objs, occurrences=2)
+    assert [s["target"] for s in mesh_cli("enable", "my-app", "--restart", "all", "--dry-run", "-o",
+                                          "json").json()["plan"]] == ["namespace/my-app", "deployment/web"]
+    assert [s["target"] for s in mesh_cli("enable", "my-app", "--restart", "none", "--dry-run", "-o",
+                                          "json").json()["plan"]] == ["namespace/my-app"]
+
+
+def test_bare_pod_is_reported_not_restarted(fp, mesh_cli):
+    register_cluster(fp, [namespace("my-app", resourceVersion="7"), pod("loner")])
+    doc = mesh_cli("enable", "my-app", "--dry-run", "-o", "json").json()
+    assert [s["action"] for s in doc["plan"]] == ["label"]
+    assert doc["checks"][0]["subject"] == "pod/loner" and doc["checks"][0]["result"] == "warn"
+
+
+def test_ambient_namespace_is_refused_with_exit_3(fp, mesh_cli):
+    register_cluster(fp, [namespace("my-app", {"istio.io/dataplane-mode": "ambient"}, resourceVersion="7")])
+    result = mesh_cli("enable", "my-app", "-o", "json")
+    assert result.exit_code == 3
+    assert result.json()["error"]["type"] == "Refused"
+    assert "ambient" in result.stderr and "--force" in result.stderr
+    assert fp.call_count(["kubectl", "label", fp.any()]) == 0
+
+
+def test_ambient_with_force_switches_to_sidecars(fp, mesh_cli):
+    register_cluster(fp, [namespace("my-app", {"istio.io/dataplane-mode": "ambient"}, resourceVersion="7")])
+    result = mesh_cli("enable", "my-app", "--force", "--dry-run", "-o", "json")
+    assert result.exit_code == 0
+    assert "istio.io/dataplane-mode-" in result.json()["plan"][0]["command"]
+
+
+def test_istio_not_installed_is_refused(fp, mesh_cli):
+    register_kubectl(fp, batch_read("my-app")[:-2] + ["-o", "json"], returncode=1,
+                     stderr='error: the server doesn\'t have a resource type "virtualservices"\n')
+    register_kubectl(fp, batch_read("my-app", istio=False), stdout=kube_list(namespace("my-app")))
+    result = mesh_cli("enable", "my-app", "-o", "json")
+    assert result.exit_code == 3
+    assert result.json()["checks"][0]["id"] == "istio-installed"
+    assert fp.call_count(["kubectl", "label", fp.any()]) == 0
+
+
+def test_missing_namespace_is_exit_1(fp, mesh_cli):
+    register_cluster(fp, [])
+    result = mesh_cli("enable", "my-app")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == 'error: namespace "my-app" not found'
+
+
+def test_conflict_on_label_rereads_and_retries(fp, mesh_cli):
+    register_cluster(fp, [namespace("my-app", resourceVersion="7")])
+    register_kubectl(fp, LABEL, returncode=1,
+                     stderr='Error from server (Conflict): Operation cannot be fulfilled on namespaces "my-app": '
+                            "the object has been modified; please apply your changes to the latest version and "
+                            "try again\n")
+    # someone else added a label meanwhile; it is kept, and the new version is used
+    register_kubectl(fp, ["get", "namespace", "my-app", "-o", "json"],
+                     stdout=json.dumps(namespace("my-app", {"team": "x"}, resourceVersion="9")))
+    register_kubectl(fp, LABEL[:-1] + ["--resource-version=9"], stdout="namespace/my-app labeled\n")
+    register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled", "team": "x"})])
+    result = mesh_cli("enable", "my-app", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["plan"][0]["status"] == "applied"
+    assert fp.call_count(["kubectl", "label", fp.any()]) == 2
+
+
+def test_forbidden_label_is_exit_4_with_one_line(fp, mesh_cli):
+    register_cluster(fp, _before())
+    register_kubectl(fp, LABEL, returncode=1,
+                     stderr='Error from server (Forbidden): namespaces "my-app" is forbidden: User "dev" cannot '
+                            'patch resource "namespaces" in API group "" in the namespace "my-app"\n')
+    result = mesh_cli("enable", "my-app")
+    assert result.exit_code == 4
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert 'cannot patch resource "namespaces"' in result.stderr
+    assert "(from: kubectl label namespace my-app" in result.stderr
+    assert fp.call_count(["kubectl", "rollout", fp.any()]) == 0
+
+
+def test_rollout_timeout_is_exit_4_and_reported(fp, mesh_cli):
+    register_cluster(fp, _before())
+    register_kubectl(fp, LABEL)
+    register_kubectl(fp, RESTART)
+    register_kubectl(fp, _status("web", "30s"), returncode=1, stderr="error: timed out waiting for the condition\n")
+    fp.register(["kubectl", "rollout", "status", "deployment/api", "-n", "my-app", fp.any()],
+                stdout='deployment "api" successfully rolled out\n')
+    register_cluster(fp, _after())
+    result = mesh_cli("enable", "my-app", "--timeout", "30s", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 4
+    doc = result.json()
+    assert doc["success"] is False
+    assert doc["error"]["type"] == "Timeout"
+    assert [s["status"] for s in doc["plan"]] == ["applied", "failed", "applied"]
+    assert "run the same command again" in result.stderr
+
+
+def test_no_wait_skips_waiting_and_verification(fp, mesh_cli):
+    register_cluster(fp, _before())
+    register_kubectl(fp, LABEL)
+    register_kubectl(fp, RESTART)
+    result = mesh_cli("enable", "my-app", "--no-wait")
+    assert result.exit_code == 0
+    assert "not verified (--no-wait)" in result.stdout
+    assert fp.call_count(["kubectl", "rollout", "status", fp.any()]) == 0
+
+
+def test_verification_failure_after_enable_is_exit_1(fp, mesh_cli):
+    register_cluster(fp, _before())
+    register_kubectl(fp, LABEL)
+    register_kubectl(fp, RESTART)
+    fp.register(["kubectl", "rollout", "status", fp.any()], occurrences=2)
+    # Istio's webhook did not inject (e.g. istiod down): pods still lack the proxy
+    register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled"}), *deployment_with_pods("web"),
+                          *deployment_with_pods("api")])
+    result = mesh_cli("enable", "my-app", "--no-istioctl")
+    assert result.exit_code == 1
+    assert "✗ deployment/web: 2 of 2 pods lack istio-proxy" in result.stdout
+
+
+def test_root_policies_forbidden_is_tolerated(fp, mesh_cli):
+    fp.register(["kubectl", *batch_read("my-app")], stdout=kube_list(*_after()))
+    fp.register(["kubectl", *ROOT_PA], returncode=1,
+                stderr='Error from server (Forbidden): peerauthentications.security.istio.io is forbidden\n')
+    result = mesh_cli("verify", "my-app", "--no-istioctl")
     assert result.exit_code == 0
