@@ -11,7 +11,7 @@ import copy
 import os
 import re
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Fields the API server owns; a restore must not carry them (a stale
@@ -46,7 +46,7 @@ def save(obj: dict, context: str | None, *, now: datetime | None = None) -> Path
     import yaml
 
     metadata = obj.get("metadata") or {}
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%fZ")
     folder = state_dir() / "backups" / _safe(context or "current-context") / _safe(
         metadata.get("namespace") or "_cluster"
     )

@@ -26,7 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "canary": ("kubectl_mesh.commands.canary", "Shift traffic between a stable and a canary subset by weight."),
     "circuit-breaker": ("kubectl_mesh.commands.circuit_breaker", "Add, show or remove a service's circuit breaker."),
     "sidecar-resources": ("kubectl_mesh.commands.sidecar_resources", "Set the sidecar proxy's CPU and memory."),
-    "diagnose": ("kubectl_mesh.commands.diagnose", "Find the guide's troubleshooting problems, online or in manifests."),
+    "diagnose": ("kubectl_mesh.commands.diagnose",
+                 "Find the guide's troubleshooting problems, online or in manifests."),
     "status": ("kubectl_mesh.commands.status", "One screen: injection, pods meshed, mTLS, canaries, breakers."),
     "describe": ("kubectl_mesh.commands.describe", "istioctl x describe pod, parsed."),
     "routes": ("kubectl_mesh.commands.routes", "istioctl proxy-config routes, parsed."),
@@ -42,6 +43,15 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(COMMANDS[name][0])
         return module.command
+
+    def shell_complete(self, ctx, incomplete):
+        """Subcommand names from the table (no imports), then the group's options."""
+        from click.shell_completion import CompletionItem
+
+        if incomplete.startswith("-"):
+            return super().shell_complete(ctx, incomplete)
+        return [CompletionItem(name, help=help_text) for name, (_, help_text) in COMMANDS.items()
+                if name.startswith(incomplete)]
 
     def format_commands(self, ctx, formatter):
         rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
@@ -74,8 +84,14 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     settings = Settings()
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["__complete"]:  # completions/kubectl_complete-mesh delegates here
+        from kubectl_mesh.complete import candidates, render
+
+        sys.stdout.write(render(candidates(args[1:])))
+        return errors.OK
     try:
-        result = cli.main(args=args, prog_name="kubectl mesh", standalone_mode=False, obj=settings)
+        result = cli.main(args=args, prog_name="kubectl mesh", standalone_mode=False, obj=settings,
+                          complete_var="_KUBECTL_MESH_COMPLETE")
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -196,6 +196,11 @@ def default_summary(report: Report) -> str:
     return "; ".join(parts)
 
 
+def dry_run_summary(plan: list[Step]) -> str:
+    planned = sum(1 for step in plan if step.status == PLANNED)
+    return f"dry run: {planned} changes planned, nothing changed"
+
+
 def render(report: Report, output: str, colour: bool = False) -> str:
     if output == "json":
         return json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"

@@ -231,9 +231,8 @@ def classify_failure(tool: str, shown: str, code: int, err: str, out: str) -> er
         return errors.TimedOut(message, command=shown)
     if "doesn't have a resource type" in lowered or "could not find the requested resource" in lowered:
         return errors.NotFound(message, command=shown)
-    if match:  # "Error from server: ..." with an unknown or absent reason
-        if "internal" in lowered or "500" in lowered:
-            return errors.ServerError(message, command=shown)
+    if match and ("internal" in lowered or "500" in lowered):  # "Error from server: ..." without a reason
+        return errors.ServerError(message, command=shown)
     if any(marker in lowered for marker in _UNREACHABLE):
         return errors.ClusterUnreachable(message, command=shown)
     if tool == "kubectl" and any(marker in lowered for marker in _CONFIG):

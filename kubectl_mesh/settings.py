@@ -102,9 +102,9 @@ def _timeout(value: str) -> float:
 
 
 def _complete_namespace(ctx, param, incomplete):
-    from kubectl_mesh.complete import cluster_names
+    from kubectl_mesh.complete import complete_namespaces
 
-    return cluster_names(ctx, "namespaces", incomplete)
+    return complete_namespaces(ctx, param, incomplete)
 
 
 def global_options(function):

@@ -9,9 +9,10 @@ to loop over every pod for every subset or route.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from kubectl_mesh import errors
 from kubectl_mesh.mesh import (
@@ -308,10 +309,8 @@ def read_cluster(
     if istio_crds and root_policies and namespace is not None and namespace != root_namespace:
         # The mesh-wide PeerAuthentication lives in the root namespace; a namespace-scoped
         # read does not see it. One small extra call, not one per object.
-        try:
+        with contextlib.suppress(errors.Forbidden, errors.NotFound):
             objects += flatten(
                 runner.kubectl_json("get", ISTIO_RESOURCES["PeerAuthentication"], "-n", root_namespace)
             )
-        except (errors.Forbidden, errors.NotFound):
-            pass
     return Snapshot(objects, istio_crds=istio_crds, scope=namespace, root_namespace=root_namespace)

@@ -94,7 +94,7 @@ def duration(value: str, *, minimum_ms: int = 1) -> str:
     return value
 
 
-def timeout_seconds(value: str | int | float) -> float:
+def timeout_seconds(value: str | float) -> float:
     """The --timeout option: a duration (30s, 5m) or plain seconds; must be positive."""
     text = str(value)
     if re.fullmatch(r"\d+(\.\d+)?", text):

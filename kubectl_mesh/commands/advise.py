@@ -10,6 +10,7 @@ import click
 
 from kubectl_mesh import errors
 from kubectl_mesh.command import mesh_command
+from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report
 
 # need -> (what it is, Gateway API + NetworkPolicy, Istio), from the guide's table.
@@ -175,7 +176,7 @@ def build_report(decision: dict, facts: dict | None, offline_reason: str | None)
 @click.option("--need", "needs", metavar="LIST",
               help="Comma-separated needs: " + ", ".join(NEEDS) + ".")
 @click.option("--offline", is_flag=True, help="Answer from --need only; do not consult the cluster.")
-@click.argument("ns", metavar="[NAMESPACE]", required=False)
+@click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 def command(settings, needs, offline, ns):
     """Decide between Gateway API + NetworkPolicy and Istio, as the guide's table does.
 

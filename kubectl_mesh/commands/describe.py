@@ -6,12 +6,13 @@ import click
 
 from kubectl_mesh import validate
 from kubectl_mesh.command import mesh_command
+from kubectl_mesh.complete import complete_pods
 from kubectl_mesh.istioctl_checks import Target, checks_from_describe, describe_args
 from kubectl_mesh.report import Report
 
 
 @mesh_command("describe")
-@click.argument("pod")
+@click.argument("pod", shell_complete=complete_pods)
 def command(settings, pod):
     """Run `istioctl x describe pod POD -n NS` and parse what it prints.
 

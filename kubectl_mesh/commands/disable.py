@@ -11,8 +11,9 @@ import click
 from kubectl_mesh import errors, injection, inventory, mesh, mtls
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands.enable import apply_restarts, restart_steps
+from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.namespace_labels import label_step
-from kubectl_mesh.report import APPLIED, FAIL, PASS, PLANNED, Check, Report
+from kubectl_mesh.report import APPLIED, FAIL, PASS, Check, Report, dry_run_summary
 from kubectl_mesh.snapshot import read_cluster
 
 
@@ -48,7 +49,7 @@ def sidecar_left_checks(snapshot, namespace: str) -> list[Check]:
 
 
 @mesh_command("disable")
-@click.argument("ns", metavar="NAMESPACE", required=False)
+@click.argument("ns", metavar="NAMESPACE", required=False, shell_complete=complete_namespaces)
 @click.option("--restart", "restart_policy", type=click.Choice(["meshed", "all", "none"]), default="meshed",
               show_default=True, help="Which workloads to restart: those whose pods carry the proxy, all, none.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for each rollout to finish.")
@@ -79,7 +80,7 @@ def command(settings, ns, restart_policy, wait, force):
     steps = restart_steps(runner, namespace, plan)
     report.plan = [label, *steps]
     if settings.dry_run:
-        report.summary = f"dry run: {sum(1 for s in report.plan if s.status == PLANNED)} changes planned, nothing changed"
+        report.summary = dry_run_summary(report.plan)
         return report
     apply_restarts(runner, settings, namespace, plan, steps, wait, report)
     if wait or not steps:

@@ -10,8 +10,9 @@ import click
 
 from kubectl_mesh import errors, injection, rollout, validate
 from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.namespace_labels import label_step
-from kubectl_mesh.report import APPLIED, FAILED, PLANNED, WARN, Check, Report, Step
+from kubectl_mesh.report import APPLIED, FAILED, PLANNED, WARN, Check, Report, Step, dry_run_summary
 from kubectl_mesh.snapshot import read_cluster
 
 
@@ -68,7 +69,7 @@ def finish_with_verify(settings, runner, namespace: str, report: Report, *, use_
 
 
 @mesh_command("enable")
-@click.argument("ns", metavar="NAMESPACE", required=False)
+@click.argument("ns", metavar="NAMESPACE", required=False, shell_complete=complete_namespaces)
 @click.option("--revision", metavar="REV", help="Inject with this control-plane revision (istio.io/rev=REV).")
 @click.option("--restart", "restart_policy", type=click.Choice(["missing", "all", "none"]), default="missing",
               show_default=True, help="Which workloads to restart: those whose pods lack the proxy, all, none.")
@@ -109,7 +110,7 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     report.plan = [label, *steps]
     report.add(*orphan_checks(namespace, plan))
     if settings.dry_run:
-        report.summary = f"dry run: {sum(1 for s in report.plan if s.status == PLANNED)} changes planned, nothing changed"
+        report.summary = dry_run_summary(report.plan)
         return report
     apply_restarts(runner, settings, namespace, plan, steps, wait, report)
     nothing = label.status != APPLIED and not steps

@@ -6,12 +6,13 @@ import click
 
 from kubectl_mesh import validate
 from kubectl_mesh.command import mesh_command
+from kubectl_mesh.complete import complete_pods
 from kubectl_mesh.istioctl_checks import Target, checks_from_routes, routes_args
 from kubectl_mesh.report import Report
 
 
 @mesh_command("routes")
-@click.argument("pod")
+@click.argument("pod", shell_complete=complete_pods)
 @click.option("--name", "route_name", metavar="NAME", help="Only the route configuration NAME (e.g. http.8080).")
 def command(settings, pod, route_name):
     """Run `istioctl proxy-config routes POD -n NS` and parse its table.

@@ -12,6 +12,7 @@ import click
 
 from kubectl_mesh import errors, inventory, mesh, mtls
 from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.snapshot import Snapshot, read_cluster
 
@@ -40,7 +41,7 @@ def namespace_checks(snapshot: Snapshot, namespace: str) -> list[Check]:
     subject = f"namespace/{namespace}"
     if ns_obj is None:
         return [Check("namespace-exists", CATEGORY_NS, subject, FAIL, f"namespace {namespace} not found",
-                      f"kubectl get namespaces  (check the name and --context)")]
+                      "kubectl get namespaces  (check the name and --context)")]
     mode = mesh.injection_mode(ns_obj)
     labels = mesh.labels_of(ns_obj)
     checks = []
@@ -143,9 +144,9 @@ def mtls_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
         workload_effective = mtls.workload_mode(snapshot, namespace, labels)
         data["workloads"].append({"workload": str(group.ref), **workload_effective.as_dict()})
         if workload_effective.source != effective.source or workload_effective.ports:
-            checks.append(Check("mtls-mode", CATEGORY_MTLS, str(group.ref), PASS,
-                                f"{group.ref}: mTLS mode {workload_effective.mode} ({workload_effective.source})"
-                                + "".join(f"; port {p}: {m}" for p, (m, _) in sorted(workload_effective.ports.items()))))
+            ports = "".join(f"; port {p}: {m}" for p, (m, _) in sorted(workload_effective.ports.items()))
+            message = f"{group.ref}: mTLS mode {workload_effective.mode} ({workload_effective.source}){ports}"
+            checks.append(Check("mtls-mode", CATEGORY_MTLS, str(group.ref), PASS, message))
         lacking = [p for p in group.pods if not p.has_sidecar]
         if lacking and mtls.strict_applies(workload_effective):
             checks.append(Check("mtls-strict-without-sidecar", CATEGORY_MTLS, str(group.ref), FAIL,
@@ -184,7 +185,7 @@ def verify_namespace(settings, runner, namespace: str, *, use_istioctl: bool, pa
 
 
 @mesh_command("verify")
-@click.argument("ns", metavar="[NAMESPACE]", required=False)
+@click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 @click.option("--istioctl/--no-istioctl", "use_istioctl", default=True,
               help="Also run istioctl x describe pod and proxy-config routes for one pod per workload.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 32),
