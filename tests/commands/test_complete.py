@@ -1,0 +1,91 @@
+"""kubectl's plugin completion protocol and the shell scripts in completions/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubectl_mesh import complete
+from kubectl_mesh.cli import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[2]
+NS_QUERY = ["kubectl", "get", "namespaces", "-o", "name", "--request-timeout=2s"]
+
+
+def _values(words):
+    return [value for value, _ in complete.candidates(words)]
+
+
+def test_empty_word_lists_subcommands_and_ends_with_directive(capsys):
+    with pytest.raises(SystemExit) as exc:
+        complete.main([""])
+    assert exc.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == ":4"
+    assert [line.split("\t")[0] for line in lines[:-1]] == list(COMMANDS)
+    assert lines[0] == "advise\tDecide whether a namespace needs Istio or Gateway API alone."
+
+
+def test_prefix_and_global_options_before_the_command():
+    assert _values(["ver"]) == ["verify"]
+    assert _values(["--context", "prod", "di"]) == ["disable", "diagnose"]
+
+
+def test_flags_of_a_subcommand():
+    values = _values(["enable", "--re"])
+    assert values == ["--revision", "--restart"]
+    assert "--context" in _values(["verify", "--"])
+
+
+def test_choices_are_offered():
+    assert _values(["enable", "--restart", ""]) == ["missing", "all", "none"]
+    assert _values(["verify", "-o", "j"]) == ["json"]
+
+
+def test_namespaces_come_from_the_cluster(fp):
+    fp.register(NS_QUERY, stdout="namespace/default\nnamespace/my-app\nnamespace/my-other\n")
+    assert _values(["verify", "my"]) == ["my-app", "my-other"]
+
+
+def test_namespace_option_completes_from_the_cluster(fp):
+    fp.register(NS_QUERY, stdout="namespace/default\nnamespace/my-app\n")
+    assert _values(["verify", "-n", ""]) == ["default", "my-app"]
+
+
+def test_context_is_passed_on_to_the_cluster_query(fp):
+    fp.register(["kubectl", "--context", "prod", *NS_QUERY[1:]], stdout="namespace/prod-ns\n")
+    assert _values(["--context", "prod", "enable", ""]) == ["prod-ns"]
+
+
+def test_pods_use_the_namespace_typed(fp):
+    fp.register(["kubectl", "get", "pods", "-o", "name", "--request-timeout=2s", "-n", "my-app"],
+                stdout="pod/web-1\npod/api-1\n")
+    assert _values(["describe", "-n", "my-app", "w"]) == ["web-1"]
+
+
+def test_unreachable_cluster_gives_quietly_nothing(fp, capsys):
+    fp.register(NS_QUERY, returncode=1, stderr="The connection to the server localhost:8080 was refused\n")
+    with pytest.raises(SystemExit):
+        complete.main(["enable", ""])
+    captured = capsys.readouterr()
+    assert captured.out == ":4\n"
+    assert captured.err == ""
+
+
+def test_dunder_complete_entry(mesh_cli):
+    result = mesh_cli("__complete", "adv")
+    assert result.stdout.splitlines()[-1] == ":4"
+    assert result.stdout.startswith("advise\t")
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_committed_shell_scripts_are_current(shell):
+    committed = (ROOT / "completions" / f"kubectl-mesh.{shell}").read_text()
+    assert committed == complete.shell_script(shell)
+
+
+def test_helper_script_delegates_to_the_plugin():
+    script = (ROOT / "completions" / "kubectl_complete-mesh").read_text()
+    assert script.startswith("#!/bin/sh")
+    assert 'exec kubectl-mesh __complete "$@"' in script
