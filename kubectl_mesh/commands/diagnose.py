@@ -1,0 +1,100 @@
+"""`diagnose`: the guide's troubleshooting table as findings, online or offline.
+
+Online it reads the cluster once (one batched `kubectl get`); with `-f` it
+reads manifests instead and starts no process at all, so CI can check
+manifests before they are applied. Both build a Snapshot and run the same
+checks (kubectl_mesh.findings).
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_mesh import errors
+from kubectl_mesh.command import mesh_command
+from kubectl_mesh.report import Report
+
+FAIL_ON = ("error", "warning")
+
+
+def build_report(findings, *, fail_on: str, title: str, source: dict, notes: list[str]) -> Report:
+    from kubectl_mesh.findings import counts, reaches
+
+    tally = counts(findings)
+    report = Report(title=title)
+    report.checks = [f.as_check() for f in findings]
+    report.fail_override = reaches(findings, fail_on)
+    report.notes = list(notes)
+    report.data = {"counts": tally, "failOn": fail_on, "source": source}
+    if findings:
+        parts = [f"{tally['error']} error{'s' if tally['error'] != 1 else ''}",
+                 f"{tally['warning']} warning{'s' if tally['warning'] != 1 else ''}",
+                 f"{tally['info']} info"]
+        verdict = "failing" if report.fail_override else "passing"
+        report.summary = f"{', '.join(parts)} ({verdict}: --fail-on {fail_on})"
+    else:
+        report.summary = f"no findings in {source.get('objects', 0)} objects"
+    return report
+
+
+def offline(settings, files, ns: str | None):
+    from kubectl_mesh import findings, manifests
+
+    scope = None if settings.all_namespaces else settings.resolve_namespace(ns, required=False)
+    loaded = manifests.load(files, namespace=scope)
+    snap = manifests.snapshot(loaded)
+    found = findings.run(snap, namespaces={scope} if scope else None)
+    for finding in found:
+        obj = finding.object
+        finding.origin = loaded.origin(obj.kind, obj.namespace, obj.name)
+    where = f" (namespace {scope})" if scope else ""
+    title = (f"Diagnosis of {len(loaded.objects)} objects in {len(loaded.files)} "
+             f"file{'s' if len(loaded.files) != 1 else ''}{where}; no cluster used")
+    source = {"type": "manifests", "files": loaded.files, "objects": len(loaded.objects), "namespace": scope}
+    return found, title, source, []
+
+
+def online(settings, ns: str | None):
+    from kubectl_mesh import findings
+    from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
+
+    runner = settings.runner()
+    namespace = None if settings.all_namespaces else settings.resolve_namespace(ns, runner)
+    snap = read_cluster(runner, namespace=namespace, kinds=(*DEFAULT_KINDS, "Node"))
+    found = findings.run(snap, namespaces={namespace} if namespace else None)
+    notes = []
+    if snap.istio_crds is False:
+        notes.append("note: Istio's CRDs are not installed on this cluster; there are no VirtualServices, "
+                     "DestinationRules or PeerAuthentications to check")
+    if namespace:
+        notes.append("note: callers in other namespaces (strict mTLS) are checked with -A")
+    objects = sum(len(snap.of_kind(k)) for k in snap.kinds)
+    where = f"namespace {namespace}" if namespace else "all namespaces"
+    source = {"type": "cluster", "context": settings.context, "namespace": namespace, "objects": objects}
+    return found, f"Diagnosis of {where} ({objects} objects read)", source, notes
+
+
+@mesh_command("diagnose")
+@click.option("-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
+              help="Check manifests instead of the cluster: files, directories (recursively) or - for "
+                   "stdin; repeatable. No cluster is contacted.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+              help="Exit 1 when a finding reaches this level.")
+@click.argument("ns", metavar="[NAMESPACE]", required=False)
+def command(settings, files, fail_on, ns):
+    """Find the guide's troubleshooting problems: strict mTLS without sidecars,
+    canary subsets that select no pods (503), sidecar resources too low, plus the
+    istioctl analyze checks on injection, subsets and hosts.
+
+    Online it reads NAMESPACE (or -n, the context's namespace, or -A) in one batched
+    call. With -f it reads manifests and needs no cluster, as CI does before an apply.
+
+    Exit 1 when a finding reaches --fail-on (default error), in every output mode.
+    """
+    if settings.all_namespaces and (ns or settings.namespace):
+        raise errors.UsageError("give a namespace or -A/--all-namespaces, not both")
+    if files:
+        found, title, source, notes = offline(settings, files, ns)
+    else:
+        found, title, source, notes = online(settings, ns)
+    return build_report(found, fail_on=fail_on, title=title, source=source, notes=notes)

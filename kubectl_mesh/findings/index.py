@@ -1,0 +1,303 @@
+"""What several checks look up, computed once per snapshot.
+
+DestinationRules by host, the subsets each host has, ServiceEntry hosts,
+every destination of every VirtualService route, the pods behind a Service
+that a subset selects. Each is built on first use and cached, so the checks
+stay small and no check loops over all pods for every subset or route.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import cached_property
+
+from kubectl_mesh import inventory, mesh
+from kubectl_mesh.manifests import TEMPLATE_OF
+from kubectl_mesh.mesh import meta, name_of, namespace_of
+from kubectl_mesh.snapshot import CLUSTER_DOMAIN, Snapshot, resolve_host
+
+ROUTE_KINDS = ("http", "tcp", "tls")
+SVC_SUFFIX = f".svc.{CLUSTER_DOMAIN}"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One destination of a VirtualService: a weighted route entry or a mirror."""
+
+    vs: dict
+    where: str  # e.g. "http[0].route[1]" or "http[0].mirror"
+    host: str  # as written
+    fqdn: str  # resolved in the VirtualService's namespace
+    subset: str | None
+    weight: int | None
+    mirror: bool
+
+    @property
+    def vs_key(self) -> tuple[str, str]:
+        return namespace_of(self.vs), name_of(self.vs)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of a VirtualService (its destinations share the traffic by weight)."""
+
+    vs: dict
+    where: str  # e.g. "http[0]"
+    destinations: tuple[Destination, ...]
+
+
+def age_key(obj: dict):
+    """Istio's order among configs of one kind: creation time, then name, then namespace."""
+    return (meta(obj).get("creationTimestamp") or "", name_of(obj), namespace_of(obj))
+
+
+def host_namespace(fqdn: str) -> str | None:
+    """The namespace of a Kubernetes service host NAME.NS.svc.cluster.local."""
+    if not fqdn.endswith(SVC_SUFFIX):
+        return None
+    parts = fqdn[: -len(SVC_SUFFIX)].split(".")
+    return parts[1] if len(parts) == 2 else None
+
+
+def short_host(fqdn: str, namespace: str | None = None) -> str:
+    """reviews.default.svc.cluster.local -> reviews (in its own namespace) or reviews.default."""
+    ns = host_namespace(fqdn)
+    if ns is None:
+        return fqdn
+    name = fqdn.split(".", 1)[0]
+    return name if ns == namespace else f"{name}.{ns}"
+
+
+def pod_name(pod: dict) -> str:
+    """A pod's name, or what it stands for when planned from a template."""
+    return f"{pod[TEMPLATE_OF]} (pod template)" if TEMPLATE_OF in pod else name_of(pod)
+
+
+def describe_workloads(states, limit: int = 5) -> str:
+    """deployment/web (3 pods), pod/debug: the workloads of some pod states."""
+    from kubectl_mesh.findings.model import listing, plural
+
+    parts = []
+    for group in inventory.by_workload(states):
+        planned = all(TEMPLATE_OF in s.pod for s in group.pods)
+        label = str(group.ref) if group.ref.kind != "Pod" else f"pod/{group.ref.name}"
+        if not planned and group.ref.kind != "Pod":
+            label += f" ({plural(len(group.pods), 'pod')})"
+        parts.append(label)
+    return listing(parts, limit)
+
+
+def weight_of(destination: dict) -> int | None:
+    value = destination.get("weight")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class MeshIndex:
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+
+    # -- what the snapshot can tell ---------------------------------------------------
+    @property
+    def offline(self) -> bool:
+        return self.snapshot.source == "manifests"
+
+    @cached_property
+    def _declared_namespaces(self) -> set[str]:
+        """Namespaces the manifests speak for: with a Service or a Namespace object."""
+        names = {namespace_of(s) for s in self.snapshot.of_kind("Service")}
+        names.update(name_of(n) for n in self.snapshot.of_kind("Namespace"))
+        return names
+
+    def knows(self, namespace: str | None) -> bool:
+        """Does the snapshot hold everything of `namespace` (its Services, pods, rules)?
+
+        Online: the namespace was read (or all were). Offline: the manifests
+        declare Services (or the Namespace) there; otherwise they are a partial
+        view and an absent Service may well exist in the cluster.
+        """
+        if namespace is None:
+            return self.knows_everything
+        if self.offline:
+            return namespace in self._declared_namespaces
+        return self.snapshot.scope is None or self.snapshot.scope == namespace
+
+    @property
+    def knows_everything(self) -> bool:
+        """Cluster-wide facts (ServiceEntries anywhere): only an all-namespaces read has them."""
+        return not self.offline and self.snapshot.scope is None
+
+    # -- namespaces and pods ------------------------------------------------------------
+    def namespaces(self) -> list[str]:
+        return self.snapshot.namespace_names()
+
+    @cached_property
+    def _states(self) -> dict[str, list[inventory.PodState]]:
+        return {}
+
+    def pod_states(self, namespace: str) -> list[inventory.PodState]:
+        if namespace not in self._states:
+            self._states[namespace] = inventory.namespace_pods(self.snapshot, namespace)
+        return self._states[namespace]
+
+    # -- services and service entries ---------------------------------------------------
+    @cached_property
+    def service_entry_hosts(self) -> tuple[set[str], list[str]]:
+        exact: set[str] = set()
+        wildcard: list[str] = []
+        for entry in self.snapshot.of_kind("ServiceEntry"):
+            for host in (entry.get("spec") or {}).get("hosts") or []:
+                fqdn = resolve_host(host, namespace_of(entry))
+                if fqdn.startswith("*"):
+                    wildcard.append(fqdn[1:])  # "*.example.com" -> ".example.com"
+                else:
+                    exact.add(fqdn)
+        return exact, wildcard
+
+    def service_entry_for(self, fqdn: str) -> bool:
+        exact, wildcard = self.service_entry_hosts
+        return fqdn in exact or any(fqdn.endswith(suffix) for suffix in wildcard)
+
+    def service(self, fqdn: str) -> dict | None:
+        ns = host_namespace(fqdn)
+        if ns is None:
+            return None
+        return self.snapshot.get("Service", ns, fqdn.split(".", 1)[0])
+
+    def host_exists(self, fqdn: str) -> bool:
+        return self.service(fqdn) is not None or self.service_entry_for(fqdn)
+
+    @cached_property
+    def _service_pods(self) -> dict[tuple[str, str], list[dict]]:
+        return {}
+
+    def service_pods(self, service: dict) -> list[dict] | None:
+        """Pods behind a Service (live, in its namespace), or None when it has no selector."""
+        selector = (service.get("spec") or {}).get("selector")
+        if not selector:
+            return None
+        key = (namespace_of(service), name_of(service))
+        if key not in self._service_pods:
+            self._service_pods[key] = self.select(namespace_of(service), selector)
+        return self._service_pods[key]
+
+    def select(self, namespace: str, labels: dict) -> list[dict]:
+        """Live pods carrying `labels` (topology labels may come from the pod's node)."""
+        return [
+            p for p in self.snapshot.select_pods(namespace, labels, with_node_labels=True)
+            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and not mesh.pod_terminating(p)
+        ]
+
+    def subset_pods(self, service: dict, subset_labels: dict) -> list[dict] | None:
+        """Pods behind the Service that the subset's labels select (None: no selector)."""
+        selector = (service.get("spec") or {}).get("selector")
+        if not selector:
+            return None
+        merged = dict(selector)
+        for key, value in (subset_labels or {}).items():
+            if key in merged and merged[key] != value:
+                return []  # the subset contradicts the Service's own selector
+            merged[key] = value
+        return self.select(namespace_of(service), merged)
+
+    @staticmethod
+    def label_values(pods: list[dict], keys) -> dict[str, Counter]:
+        """For each key, how many of the pods carry each value (for messages)."""
+        values: dict[str, Counter] = {}
+        for key in keys:
+            values[key] = Counter(mesh.labels_of(p).get(key, "<none>") for p in pods)
+        return values
+
+    # -- destination rules ----------------------------------------------------------------
+    @cached_property
+    def rules_by_host(self) -> dict[str, list[dict]]:
+        """Resolved host -> its DestinationRules, oldest first (Istio's order)."""
+        rules: dict[str, list[dict]] = defaultdict(list)
+        for rule in self.snapshot.of_kind("DestinationRule"):
+            host = (rule.get("spec") or {}).get("host")
+            if host:
+                rules[resolve_host(host, namespace_of(rule))].append(rule)
+        for items in rules.values():
+            items.sort(key=age_key)
+        return dict(rules)
+
+    @cached_property
+    def _wildcard_rules(self) -> list[tuple[str, dict]]:
+        return [(host[1:], rule) for host, rules in self.rules_by_host.items() if host.startswith("*")
+                for rule in rules]
+
+    def rules_for(self, fqdn: str) -> list[dict]:
+        """The DestinationRules that apply to a host: exact, else wildcard ones."""
+        exact = self.rules_by_host.get(fqdn)
+        if exact:
+            return exact
+        return [rule for suffix, rule in self._wildcard_rules if fqdn.endswith(suffix) or suffix == ""]
+
+    @staticmethod
+    def subsets(rule: dict) -> list[dict]:
+        return [s for s in (rule.get("spec") or {}).get("subsets") or [] if isinstance(s, dict)]
+
+    def subset_names(self, fqdn: str) -> dict[str, dict]:
+        """Subset name -> the DestinationRule defining it first (subsets concatenate)."""
+        names: dict[str, dict] = {}
+        for rule in self.rules_for(fqdn):
+            for subset in self.subsets(rule):
+                names.setdefault(subset.get("name", ""), rule)
+        return names
+
+    # -- virtual services -------------------------------------------------------------------
+    @cached_property
+    def routes(self) -> list[Route]:
+        found: list[Route] = []
+        for vs in self.snapshot.of_kind("VirtualService"):
+            ns = namespace_of(vs)
+            spec = vs.get("spec") or {}
+            for kind in ROUTE_KINDS:
+                for i, rule in enumerate(spec.get(kind) or []):
+                    if not isinstance(rule, dict):
+                        continue
+                    where = f"{kind}[{i}]"
+                    dests = []
+                    for j, entry in enumerate(rule.get("route") or []):
+                        dest = (entry or {}).get("destination") or {}
+                        if dest.get("host"):
+                            dests.append(Destination(vs, f"{where}.route[{j}]", dest["host"],
+                                                     resolve_host(dest["host"], ns), dest.get("subset"),
+                                                     weight_of(entry), False))
+                    mirrors = []
+                    if isinstance(rule.get("mirror"), dict):
+                        mirrors.append((f"{where}.mirror", rule["mirror"]))
+                    for k, entry in enumerate(rule.get("mirrors") or []):
+                        mirrors.append((f"{where}.mirrors[{k}]", (entry or {}).get("destination") or {}))
+                    for label, dest in mirrors:
+                        if dest.get("host"):
+                            dests.append(Destination(vs, label, dest["host"], resolve_host(dest["host"], ns),
+                                                     dest.get("subset"), None, True))
+                    found.append(Route(vs, where, tuple(dests)))
+        return found
+
+    @cached_property
+    def destinations(self) -> list[Destination]:
+        return [d for route in self.routes for d in route.destinations]
+
+    @cached_property
+    def traffic_to_subset(self) -> dict[tuple[str, str], list[Destination]]:
+        """(host fqdn, subset) -> the route destinations that send it traffic (weight > 0)."""
+        sending: dict[tuple[str, str], list[Destination]] = defaultdict(list)
+        for route in self.routes:
+            regular = [d for d in route.destinations if not d.mirror]
+            for dest in regular:
+                if not dest.subset:
+                    continue
+                weight = dest.weight
+                if weight is None:
+                    weight = 100 if len(regular) == 1 else 0
+                if weight > 0:
+                    sending[(dest.fqdn, dest.subset)].append(dest)
+        return dict(sending)

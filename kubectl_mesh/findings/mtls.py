@@ -1,0 +1,200 @@
+"""Strict mTLS: the guide's step 2 and its "connection refused" row."""
+
+from __future__ import annotations
+
+from kubectl_mesh import inventory, mesh
+from kubectl_mesh import mtls as modes
+from kubectl_mesh.findings.index import MeshIndex, age_key, describe_workloads, pod_name
+from kubectl_mesh.findings.model import ERROR, INFO, WARNING, Found, Ref, check, listing, plural
+from kubectl_mesh.mesh import name_of, namespace_of
+
+ROW = "Connection refused between services after enabling strict mTLS"
+
+
+def _any_strict(index: MeshIndex) -> bool:
+    return any(
+        modes.policy_mode(p) == "STRICT"
+        or any((v or {}).get("mode") == "STRICT" for v in ((p.get("spec") or {}).get("portLevelMtls") or {}).values())
+        for p in index.snapshot.of_kind("PeerAuthentication")
+    )
+
+
+@check("MESH-MTLS-001", "mtls", "Strict mTLS in force where pods have no sidecar", guide=ROW)
+def strict_without_sidecar(index: MeshIndex):
+    """STRICT applies to pods that have no istio-proxy: the destination service has no
+    sidecar, the guide's cause of "connection refused" after enabling strict mTLS."""
+    if not _any_strict(index):
+        return
+    for ns in index.namespaces():
+        if mesh.is_system_namespace(ns):
+            continue
+        bare = [s for s in index.pod_states(ns) if not s.has_sidecar]
+        if not bare:
+            continue
+        cache: dict[tuple, modes.Effective] = {}
+        for group in inventory.by_workload(bare):
+            labels = mesh.labels_of(group.pods[0].pod)
+            key = tuple(sorted(labels.items()))
+            if key not in cache:
+                cache[key] = modes.workload_mode(index.snapshot, ns, labels)
+            effective = cache[key]
+            if not modes.strict_applies(effective):
+                continue
+            ref = group.ref
+            where = "on some ports" if effective.mode != "STRICT" else ""
+            source = effective.source if effective.mode == "STRICT" else \
+                listing(sorted({s for m, s in effective.ports.values() if m == "STRICT"}))
+            names = [pod_name(p.pod) for p in group.pods]
+            yield Found(
+                ERROR, Ref(ref.kind, ns, ref.name),
+                f"STRICT mTLS is in force{(' ' + where) if where else ''} (from {_plain(source)}) but "
+                f"{describe_workloads(group.pods)} has no istio-proxy: "
+                f"{_why_no_sidecar(index, ns, group)}; connections between it and meshed services fail "
+                "(connection refused)",
+                _fix(index, ns, group),
+                {"pods": names, "mtls": effective.as_dict()},
+            )
+
+
+def _plain(source: str) -> str:
+    """PeerAuthentication ns/name (namespace-wide) -> PeerAuthentication ns/name, namespace-wide"""
+    return source.replace(" (", ", ").replace(")", "")
+
+
+def _why_no_sidecar(index: MeshIndex, ns: str, group: inventory.WorkloadState) -> str:
+    state = group.pods[0]
+    if state.opted_out:
+        return "it opts out of injection (sidecar.istio.io/inject=false or hostNetwork)"
+    if state.expected:
+        return "it was created before injection was enabled"
+    ns_obj = index.snapshot.namespace(ns)
+    mode = mesh.injection_mode(ns_obj)
+    if mode == "disabled":
+        return f"namespace {ns} is labelled istio-injection=disabled"
+    if mode == "ambient":
+        return f"namespace {ns} uses ambient mode"
+    return f"namespace {ns} is not labelled for injection"
+
+
+def _fix(index: MeshIndex, ns: str, group: inventory.WorkloadState) -> str:
+    ref = group.ref
+    state = group.pods[0]
+    restart = (f"kubectl rollout restart {ref.kind.lower()}/{ref.name} -n {ns}" if ref.restartable
+               else f"recreate pod {ref.name} -n {ns}")
+    if state.opted_out:
+        return (f"remove sidecar.istio.io/inject=false from {ref}'s pod template, or exempt it with a "
+                f"PERMISSIVE PeerAuthentication that selects its pods")
+    if state.expected:
+        return restart
+    return (f"enable injection in the destination namespace and restart its pods: kubectl mesh enable {ns}\n"
+            f"(that is: kubectl label namespace {ns} istio-injection=enabled; {restart})")
+
+
+@check("MESH-MTLS-002", "mtls", "Strict mTLS namespace with callers outside the mesh", guide=ROW)
+def strict_with_unmeshed_clients(index: MeshIndex):
+    """A namespace-wide STRICT policy: workloads elsewhere that have no sidecar can no
+    longer connect to its services. A warning for those whose pod spec names one of
+    its services (env, args, command); info for the other workloads outside the mesh,
+    which may be callers. Workloads that are themselves under STRICT are left to
+    MESH-MTLS-001, whose fix also fixes them as callers."""
+    if not _any_strict(index):
+        return
+    outside = None
+    for ns in index.namespaces():
+        if mesh.is_system_namespace(ns) or ns == index.snapshot.root_namespace:
+            continue
+        policies = modes.namespace_wide_policies(index.snapshot, ns)
+        if not policies or modes.policy_mode(policies[0]) != "STRICT":
+            continue
+        if outside is None:
+            outside = _unmeshed_callers(index)
+        candidates = [(group, text) for group, text in outside if group.ref.namespace != ns]
+        if not candidates:
+            continue
+        services = [name_of(s) for s in index.snapshot.of_kind("Service", ns)]
+        named = [(group, next(svc for svc in services if f"{svc}.{ns}" in text))
+                 for group, text in candidates if any(f"{svc}.{ns}" in text for svc in services)]
+        policy = policies[0]
+        ref = Ref("PeerAuthentication", ns, name_of(policy))
+        fix = ("enable injection where those callers run and restart them, e.g. "
+               + "; ".join(f"kubectl mesh enable {other}"
+                           for other in sorted({g.ref.namespace for g, _ in (named or candidates)})[:3])
+               + f"; or keep {ns} PERMISSIVE until they are meshed: kubectl mesh mtls {ns} permissive")
+        if named:
+            callers = ", ".join(f"{g.ref.namespace}/{g.ref} (calls {svc}.{ns})" for g, svc in named)
+            yield Found(
+                WARNING, ref,
+                f"STRICT mTLS in namespace {ns} refuses callers without istio-proxy, and "
+                f"{plural(len(named), 'workload')} outside the mesh call{'s' if len(named) == 1 else ''} "
+                f"its services: {callers}",
+                fix,
+                {"callers": [{"namespace": g.ref.namespace, "workload": str(g.ref), "service": svc}
+                             for g, svc in named]},
+            )
+        else:
+            namespaces = sorted({g.ref.namespace for g, _ in candidates})
+            yield Found(
+                INFO, ref,
+                f"STRICT mTLS in namespace {ns} refuses callers without istio-proxy; "
+                f"{plural(len(candidates), 'workload')} in {listing(namespaces)} "
+                f"{'has' if len(candidates) == 1 else 'have'} none and cannot call it if they need to: "
+                f"{listing(f'{g.ref.namespace}/{g.ref}' for g, _ in candidates)}",
+                fix,
+                {"possibleCallers": [{"namespace": g.ref.namespace, "workload": str(g.ref)}
+                                     for g, _ in candidates]},
+            )
+
+
+def _unmeshed_callers(index: MeshIndex) -> list[tuple[inventory.WorkloadState, str]]:
+    """Workloads without sidecars outside STRICT, each with the text of its pod spec
+    (env values, args, command) in which a service host may be named."""
+    result = []
+    cache: dict[tuple, bool] = {}
+    for other in index.namespaces():
+        if mesh.is_system_namespace(other):
+            continue
+        bare = [s for s in index.pod_states(other) if not s.has_sidecar]
+        for group in inventory.by_workload(bare):
+            labels = mesh.labels_of(group.pods[0].pod)
+            key = (other, tuple(sorted(labels.items())))
+            if key not in cache:
+                cache[key] = modes.strict_applies(modes.workload_mode(index.snapshot, other, labels))
+            if cache[key]:
+                continue  # MESH-MTLS-001
+            result.append((group, _spec_text(group.pods[0].pod)))
+    return result
+
+
+def _spec_text(pod: dict) -> str:
+    spec = mesh.pod_spec(pod)
+    words: list[str] = []
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        words.extend(str(v) for v in container.get("command") or [])
+        words.extend(str(v) for v in container.get("args") or [])
+        words.extend(str(e.get("value", "")) for e in container.get("env") or [] if isinstance(e, dict))
+    return "\n".join(words)
+
+
+@check("MESH-MTLS-003", "mtls", "Several namespace-wide PeerAuthentications in one namespace")
+def multiple_namespace_policies(index: MeshIndex):
+    """Istio applies only the oldest namespace-wide (no selector) PeerAuthentication."""
+    by_ns: dict[str, list[dict]] = {}
+    for policy in index.snapshot.of_kind("PeerAuthentication"):
+        if modes.is_namespace_wide(policy):
+            by_ns.setdefault(namespace_of(policy), []).append(policy)
+    for ns, policies in sorted(by_ns.items()):
+        if len(policies) < 2:
+            continue
+        policies.sort(key=age_key)
+        first = policies[0]
+        scope = "mesh-wide" if ns == index.snapshot.root_namespace else "namespace-wide"
+        for ignored in policies[1:]:
+            yield Found(
+                WARNING, Ref("PeerAuthentication", ns, name_of(ignored)),
+                f"{len(policies)} {scope} PeerAuthentications (no selector) in {ns}: Istio applies only the "
+                f"oldest, {ns}/{name_of(first)} (mode {modes.policy_mode(first) or 'UNSET'}); this one "
+                f"(mode {modes.policy_mode(ignored) or 'UNSET'}) is ignored",
+                f"keep one: merge what you need into {ns}/{name_of(first)} and "
+                f"kubectl delete peerauthentication {name_of(ignored)} -n {ns}",
+                {"applied": name_of(first), "ignored": name_of(ignored)},
+            )

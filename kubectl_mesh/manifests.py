@@ -1,0 +1,216 @@
+"""Reading manifests for `-f FILE|DIR|-`, the way `kubectl apply -f` takes them.
+
+Files hold one or more YAML documents (or JSON); `List` kinds are unpacked;
+directories are read recursively (`.yaml`, `.yml`, `.json`, hidden entries
+skipped), in sorted order; `-` reads standard input. Every object remembers
+where it came from (`file:line`) so that a finding can point at it.
+
+Bad input is the user's to fix, so it is a UsageError (exit 2) naming the
+file and the line: a missing path, YAML or JSON that does not parse, a
+document that is not a Kubernetes object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from kubectl_mesh.errors import UsageError
+from kubectl_mesh.snapshot import CLUSTER_SCOPED, flatten
+
+EXTENSIONS = (".yaml", ".yml", ".json")
+STDIN = "-"
+
+
+@dataclass
+class Manifests:
+    objects: list[dict] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    # (kind, namespace, name) -> "file:line" of the document that declared it.
+    origins: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    def origin(self, kind: str, namespace: str | None, name: str) -> str | None:
+        return self.origins.get((kind, "" if kind in CLUSTER_SCOPED else namespace or "", name))
+
+
+def load(paths: list[str] | tuple[str, ...], *, namespace: str | None = None,
+         stdin: TextIO | None = None) -> Manifests:
+    """Read every path; objects without a namespace get `namespace` (or "default")."""
+    result = Manifests()
+    default_ns = namespace or "default"
+    seen_stdin = False
+    for path in paths:
+        if path == STDIN:
+            if seen_stdin:
+                raise UsageError('"-" (standard input) given more than once')
+            seen_stdin = True
+            text = (stdin or sys.stdin).read()
+            _add(result, parse(text, "<stdin>"), "<stdin>", default_ns)
+            result.files.append("<stdin>")
+            continue
+        for file in expand(path):
+            try:
+                text = Path(file).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise UsageError(f"{file}: not a text file (UTF-8 expected)") from None
+            except OSError as exc:
+                raise UsageError(f"{file}: cannot read: {exc.strerror or exc}") from None
+            _add(result, parse(text, file), file, default_ns)
+            result.files.append(file)
+    return result
+
+
+def expand(path: str) -> list[str]:
+    """The manifest files a path names: itself, or those under it, sorted."""
+    target = Path(path)
+    if not target.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    if not target.is_dir():
+        return [path]
+    found: list[str] = []
+    for root, dirs, files in os.walk(target):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(EXTENSIONS):
+                found.append(os.path.join(root, name))
+    if not found:
+        raise UsageError(f"{path}: no manifests ({', '.join(EXTENSIONS)}) in this directory")
+    return found
+
+
+def parse(text: str, source: str) -> list[tuple[dict, int]]:
+    """The objects in one file's text with the line (1-based) each document starts on."""
+    stripped = text.lstrip()
+    if source.lower().endswith(".json") or stripped[:1] in ("{", "["):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if source.lower().endswith(".json"):
+                raise UsageError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        else:
+            documents = document if isinstance(document, list) else [document]
+            return _objects([(d, 1) for d in documents], source)
+    return _objects(_yaml_documents(text, source), source)
+
+
+def _yaml_documents(text: str, source: str) -> list[tuple[object, int]]:
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    documents: list[tuple[object, int]] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            line = node.start_mark.line + 1
+            documents.append((loader.construct_document(node), line))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UsageError(f"{where}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _objects(documents: list[tuple[object, int]], source: str) -> list[tuple[dict, int]]:
+    out: list[tuple[dict, int]] = []
+    for document, line in documents:
+        if document is None:
+            continue  # an empty document ("---" at the end, or comments only)
+        if not isinstance(document, dict):
+            raise UsageError(f"{source}:{line}: not a Kubernetes object (a mapping with apiVersion and kind)")
+        for obj in flatten(document):
+            if not isinstance(obj, dict):
+                raise UsageError(f"{source}:{line}: a List item is not a Kubernetes object")
+            missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]
+            if missing:
+                raise UsageError(f"{source}:{line}: object has no {' and '.join(missing)}")
+            metadata = obj.get("metadata")
+            if not isinstance(metadata, dict) or not metadata.get("name"):
+                raise UsageError(f"{source}:{line}: {obj['kind']} has no metadata.name")
+            out.append((obj, line))
+    return out
+
+
+def _add(result: Manifests, parsed: list[tuple[dict, int]], source: str, default_ns: str) -> None:
+    for obj, line in parsed:
+        kind = obj["kind"]
+        metadata = obj["metadata"]
+        if kind not in CLUSTER_SCOPED and not metadata.get("namespace"):
+            metadata["namespace"] = default_ns
+        key = (kind, "" if kind in CLUSTER_SCOPED else metadata["namespace"], metadata["name"])
+        result.objects.append(obj)
+        result.origins.setdefault(key, f"{source}:{line}")
+
+
+# -- what the manifests will run --------------------------------------------------
+# A pod planned from a workload's template (manifests carry no pods) is marked with
+# this key, outside metadata, so that messages can say "pod template of deployment/x".
+TEMPLATE_OF = "x-kubectl-mesh-template-of"
+
+
+def snapshot(manifests: Manifests, *, source: str = "manifests"):
+    """The Snapshot the manifests describe once applied.
+
+    Manifests hold workloads, not pods; for each Deployment, StatefulSet or
+    DaemonSet (not scaled to zero) whose pods are not in the manifests, one pod
+    is planned from its template, injected as Istio's webhook would inject it:
+    with an istio-proxy container when its namespace is labelled for injection
+    (or when the namespace is not among the manifests, so that its labels are
+    unknown: then injection is assumed unless the template opts out).
+    """
+    from kubectl_mesh.snapshot import Snapshot
+
+    first = Snapshot(manifests.objects, source=source)
+    planned = planned_pods(first)
+    if not planned:
+        return first
+    return Snapshot([*manifests.objects, *planned], source=source)
+
+
+def planned_pods(snap) -> list[dict]:
+    from kubectl_mesh import mesh
+
+    pods = []
+    for workload in snap.workloads():
+        spec = workload.get("spec") or {}
+        if workload["kind"] != "DaemonSet" and spec.get("replicas", 1) == 0:
+            continue
+        ns = mesh.namespace_of(workload)
+        if spec.get("selector") and snap.select_pods_by_selector(ns, spec["selector"]):
+            continue  # the manifests carry its pods
+        template = mesh.template_meta(workload)
+        name = mesh.name_of(workload)
+        pod_spec = dict(mesh.pod_spec(workload))
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-pod-template",
+                "namespace": ns,
+                "labels": dict(template.get("labels") or {}),
+                "annotations": dict(template.get("annotations") or {}),
+                "ownerReferences": [
+                    {"apiVersion": workload.get("apiVersion", "apps/v1"), "kind": workload["kind"],
+                     "name": name, "controller": True}
+                ],
+            },
+            "spec": pod_spec,
+            "status": {"phase": "Pending"},
+            TEMPLATE_OF: f"{workload['kind'].lower()}/{name}",
+        }
+        ns_obj = snap.namespace(ns)
+        injected = (ns_obj is None and not mesh.opted_out(pod)) or mesh.expects_sidecar(pod, ns_obj)
+        if injected and not mesh.has_sidecar(pod):
+            pod_spec["containers"] = [*(pod_spec.get("containers") or []),
+                                      {"name": mesh.PROXY, "image": "(injected on creation)"}]
+        pods.append(pod)
+    return pods
