@@ -1,0 +1,462 @@
+"""`canary`: the guide's traffic shifting, step 3, done in the order that avoids 503s.
+
+    kubectl mesh canary SVC --stable v1 --canary v2 --weight 10 [--label version]
+    kubectl mesh canary promote SVC [--step N | --full]
+    kubectl mesh canary rollback SVC
+    kubectl mesh canary status SVC
+
+Subsets are named `stable` and `canary` (as the guide writes them) with labels
+{LABEL: VERSION}; a subset that already has exactly those labels is reused
+under its own name instead of adding a duplicate. The DestinationRule's
+subsets are written first, the VirtualService's weights second, so nothing
+is ever routed to a subset that does not exist yet; promote and rollback
+change only the VirtualService. Before any weight is given to a subset, its
+labels together with the Service's selector must select a ready pod (the
+guide's "503 errors during canary rollout"). Which subset is which is
+recorded on the VirtualService (annotation kubectl-mesh.io/canary).
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from kubectl_mesh import errors, merge, traffic, validate
+from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.commands import _service
+from kubectl_mesh.mesh import format_labels, name_of
+from kubectl_mesh.report import FAIL, FAILED, PASS, SKIP, WARN, Check, Report
+from kubectl_mesh.writer import ObjectRef, Writer
+
+SUBCOMMANDS = ("promote", "rollback", "status", "set")
+DEFAULT_STEP = 10
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class CanaryGroup(click.Group):
+    """`canary promote|rollback|status SVC`, and `canary SVC ...` for the default action:
+    a first word that is not a subcommand is the service (handled by the hidden `set`)."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in self.commands:
+            return super().resolve_command(ctx, args)
+        return "set", self.commands["set"], args
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage(ctx.command_path, "SVC --stable VERSION --canary VERSION --weight N | COMMAND SVC")
+
+
+class DefaultAction(click.Command):
+    """The hidden `set` command, shown as the group's own usage."""
+
+    def format_usage(self, ctx, formatter):
+        path = ctx.parent.command_path if ctx.parent else ctx.command_path
+        formatter.write_usage(path, "SVC [OPTIONS]")
+
+
+def _validated_service(value: str) -> str:
+    return validate.dns1123_label(value, what="service name")
+
+
+# -- the plan for weights ---------------------------------------------------------------------
+def subset_name_for(version: str, default: str, taken: str | None) -> str:
+    """The default subset name, or `<default>-<version>` when the other role already uses it."""
+    if default != taken:
+        return default
+    tail = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-") or "v"
+    return f"{default}-{tail}"[:63].rstrip("-")
+
+
+def choose_subsets(rule: dict | None, label: str, stable: str, canary: str) -> dict:
+    """{"stable": {"name", "labels"}, "canary": {...}}: reuse a subset whose labels are
+    exactly {label: version} (its own name; `stable`/`canary` preferred), else the
+    guide's names."""
+    existing = traffic.subsets(rule)
+    chosen: dict[str, dict] = {}
+    taken = None
+    for role, version in (("stable", stable), ("canary", canary)):
+        labels = {label: version}
+        same = [s.get("name") for s in existing if traffic.subset_labels(s) == labels and s.get("name") != taken]
+        if role in same:
+            name = role
+        elif same:
+            name = same[0]
+        else:
+            name = subset_name_for(version, role, taken)
+        chosen[role] = {"name": name, "labels": labels}
+        taken = name
+    return chosen
+
+
+def routed_weights(target: _service.ServiceTarget) -> dict[str, int]:
+    """The largest weight each subset of the host gets in any route of any mesh VirtualService."""
+    result: dict[str, int] = {}
+    for vs in target.virtual_services:
+        for subset, weight in traffic.routed_subsets(vs, target.fqdn).items():
+            result[subset] = max(result.get(subset, 0), weight)
+    return result
+
+
+def check_relabels(report: Report, target, chosen: dict, force: bool) -> None:
+    """Re-pointing a subset that receives traffic would move that traffic at once: refuse."""
+    routed = routed_weights(target)
+    for want in chosen.values():
+        existing = traffic.subset_named(target.rule or {}, want["name"]) if target.rule else None
+        if existing is None or traffic.subset_labels(existing) == want["labels"]:
+            continue
+        old = traffic.labels_text(traffic.subset_labels(existing))
+        new = traffic.labels_text(want["labels"])
+        weight = routed.get(want["name"], 0)
+        if weight > 0:
+            report.add(Check(
+                "subset-in-use", "safety", f"subset/{want['name']}", WARN if force else FAIL,
+                f"subset {want['name']} ({old}) receives traffic (weight {weight}); re-pointing it at {new} "
+                "would switch that traffic at once",
+                f"finish or roll back the current canary first (kubectl mesh canary rollback {target.name}), "
+                "or give the new version another subset; --force re-points it anyway",
+                {"subset": want["name"], "from": traffic.subset_labels(existing), "to": want["labels"]},
+            ))
+            if not force:
+                report.refused = True
+        else:
+            report.add(Check("subset-relabel", "subsets", f"subset/{want['name']}", PASS,
+                             f"subset {want['name']} receives no traffic; re-pointing it from {old} to {new}"))
+
+
+def check_pods(report: Report, target, role: str, subset: dict, weight: int, force: bool) -> dict:
+    """A subset given traffic must select at least one ready pod (the guide's 503 row)."""
+    pods = traffic.subset_pods(target.snapshot, target.service, subset["labels"])
+    counts = traffic.pod_counts(pods)
+    selector = {**traffic.service_selector(target.service), **subset["labels"]}
+    subject = f"subset/{subset['name']}"
+    label_text = format_labels(subset["labels"])
+    where = f"{role} subset {subset['name']} ({label_text})"
+    if not traffic.service_selector(target.service):
+        report.add(Check(f"{role}-pods", "pods", subject, WARN,
+                         f"{where}: service {target.name} has no selector; its pods cannot be checked",
+                         "make sure the endpoints carry the subset's labels"))
+    elif counts["ready"] > 0:
+        report.add(Check(f"{role}-pods", "pods", subject, PASS,
+                         f"{where}: {counts['ready']}/{counts['total']} pods ready"))
+    elif weight == 0:
+        report.add(Check(f"{role}-pods", "pods", subject, SKIP,
+                         f"{where}: {counts['ready']}/{counts['total']} pods ready (gets no traffic)"))
+    else:
+        report.add(Check(
+            f"{role}-pods", "pods", subject, WARN if force else FAIL,
+            f"{where} selects no ready pod: {format_labels(selector)} matched "
+            f"{counts['total']} pod(s), {counts['ready']} ready; routing {weight}% to it would fail with 503",
+            "verify pod labels match the DestinationRule subset selectors: "
+            f"kubectl get pods -n {target.namespace} -l {format_labels(selector)} --show-labels",
+            {"subset": subset["name"], "labels": subset["labels"], "selector": selector},
+        ))
+        if not force:
+            report.refused = True
+    return counts
+
+
+def canary_data(target, chosen: dict, weights: dict, counts: dict, dr_name: str, vs_name: str, label=None) -> dict:
+    doc = {
+        "service": target.name,
+        "namespace": target.namespace,
+        "host": target.fqdn,
+        "destinationRule": dr_name,
+        "virtualService": vs_name,
+    }
+    if label:
+        doc["label"] = label
+    for role in ("stable", "canary"):
+        doc[role] = {
+            "subset": chosen[role]["name"],
+            "labels": chosen[role]["labels"],
+            "weight": weights[role],
+            "pods": counts.get(role),
+        }
+    return doc
+
+
+def write_vs(report, writer, target, vs_name, chosen, weights, reason):
+    roles = {role: chosen[role]["name"] for role in ("stable", "canary")}
+
+    def merged(current):
+        if current is not None and target.fqdn not in traffic.vs_hosts(current):
+            raise errors.Refused(f"virtualservice/{vs_name} no longer routes host {target.fqdn}; nothing written")
+        return merge.virtual_service_weights(
+            current, name=vs_name, namespace=target.namespace, host=target.name,
+            weights=[(roles["stable"], weights["stable"]), (roles["canary"], weights["canary"])], roles=roles,
+        )
+
+    step = writer.apply(ObjectRef("VirtualService", target.namespace, vs_name), merged,
+                        target.virtual_service, reason=reason, action="route")
+    report.plan.append(step)
+    return step
+
+
+def _version_text(entry: dict) -> str:
+    labels = entry.get("labels")
+    shown = ",".join(str(v) for v in labels.values()) if labels else "?"
+    return shown if entry["name"] in ("stable", "canary") else f"{shown} (subset {entry['name']})"
+
+
+def title(target, chosen, weights) -> str:
+    return (f"Canary for service {target.name} in {target.namespace}: "
+            f"stable {_version_text(chosen['stable'])} {weights['stable']}%, "
+            f"canary {_version_text(chosen['canary'])} {weights['canary']}%")
+
+
+# -- the group ---------------------------------------------------------------------------------
+@mesh_command("canary", group=True, cls=CanaryGroup, invoke_without_command=True,
+              context_settings={**CONTEXT, "ignore_unknown_options": True})
+def command(settings):
+    """Shift traffic between a stable and a canary subset by weight (the guide's step 3).
+
+    \b
+    kubectl mesh canary SVC --stable v1 --canary v2 --weight 10
+    kubectl mesh canary promote SVC [--step N | --full]
+    kubectl mesh canary rollback SVC        (stable back to 100)
+    kubectl mesh canary status SVC
+
+    DestinationRule subsets are written before VirtualService weights, and a
+    subset must select a ready pod before it gets traffic (exit 3 otherwise;
+    --force overrides).
+    """
+    ctx = click.get_current_context()
+    if ctx.invoked_subcommand is None:
+        raise click.UsageError("missing SVC (or one of promote, rollback, status and SVC)", ctx)
+
+
+@mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT)
+@click.argument("svc", metavar="SVC")
+@click.option("--stable", "stable", metavar="VERSION", required=True, help="Label value of the stable pods, e.g. v1.")
+@click.option("--canary", "canary", metavar="VERSION", required=True, help="Label value of the canary pods, e.g. v2.")
+@click.option("--weight", metavar="N", required=True, help="Canary weight, an integer 0-100; stable gets 100-N.")
+@click.option("--label", default="version", show_default=True, metavar="KEY",
+              help="The pod label that tells the versions apart.")
+@click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
+def set_command(settings, svc, stable, canary, weight, label, force):
+    """Route WEIGHT% of SVC's traffic to the canary version, the rest to stable."""
+    svc = _validated_service(svc)
+    label = validate.label_key(label)
+    for value in (stable, canary):
+        if not value:
+            raise errors.UsageError("invalid version \"\": --stable and --canary need a label value, e.g. v1")
+        validate.label_value(value)
+    if stable == canary:
+        raise errors.UsageError(f'--stable and --canary are both "{stable}": they must be different versions')
+    canary_weight = validate.weight(weight)
+    weights = {"stable": 100 - canary_weight, "canary": canary_weight}
+
+    runner = settings.runner()
+    target = _service.load(settings, runner, svc)
+    report = Report()
+    _service.guard_single(report, target, "DestinationRule", force,
+                          "Istio merges them and keeps only the first one's traffic policy")
+    _service.guard_single(report, target, "VirtualService", force,
+                          "Istio uses only one VirtualService per host for sidecars")
+    dr_name = name_of(target.rule) if target.rule else svc
+    vs_name = name_of(target.virtual_service) if target.virtual_service else svc
+    if target.rule is None and _service.refuse_clash(report, target, "DestinationRule", dr_name):
+        return report
+    if target.virtual_service is None and _service.refuse_clash(report, target, "VirtualService", vs_name):
+        return report
+
+    chosen = choose_subsets(target.rule, label, stable, canary)
+    report.title = title(target, chosen, weights)
+    for role in ("stable", "canary"):
+        reused = chosen[role]["name"] not in ("stable", "canary") and traffic.subset_named(
+            target.rule or {}, chosen[role]["name"]) is not None
+        if reused:
+            report.add(Check("subset-reused", "subsets", f"subset/{chosen[role]['name']}", PASS,
+                             f"{role}: reusing subset {chosen[role]['name']}, which already selects "
+                             f"{format_labels(chosen[role]['labels'])}"))
+    check_relabels(report, target, chosen, force)
+    counts = {role: check_pods(report, target, role, chosen[role], weights[role], force)
+              for role in ("stable", "canary")}
+    report.data["canary"] = canary_data(target, chosen, weights, counts, dr_name, vs_name, label)
+    if report.refused:
+        return report
+
+    writer = Writer(runner, settings, progress=progress)
+    wanted = [chosen["stable"], chosen["canary"]]
+
+    def merged_rule(current):
+        if current is not None and traffic.dr_host(current) != target.fqdn:
+            raise errors.Refused(f"destinationrule/{dr_name} no longer has host {target.fqdn}; nothing written")
+        return merge.destination_rule_subsets(current, name=dr_name, namespace=target.namespace,
+                                              host=svc, wanted=wanted)
+
+    try:
+        step = writer.apply(ObjectRef("DestinationRule", target.namespace, dr_name), merged_rule, target.rule,
+                            reason="subsets first, so that no route points at a missing subset",
+                            action="subsets")
+        report.plan.append(step)
+        if step.status == FAILED:
+            report.notes.append(f"not changed: virtualservice/{vs_name} (its subsets did not land)")
+            return _finish(report)
+        write_vs(report, writer, target, vs_name, chosen, weights,
+                 f"weights stable {weights['stable']} / canary {weights['canary']}")
+    except errors.MeshError as exc:
+        done = {s.target for s in report.plan}
+        _service.fail_pending(report, exc, [t for t in (f"destinationrule/{dr_name}", f"virtualservice/{vs_name}")
+                                            if t not in done])
+    return _finish(report)
+
+
+def _finish(report: Report) -> Report:
+    _service.restore_notes(report)
+    return report
+
+
+def _load_roles(report: Report, target, force: bool):
+    """The running canary: (vs, roles, current weights, subsets by role), or None with a failed check."""
+    _service.guard_single(report, target, "VirtualService", force,
+                          "Istio uses only one VirtualService per host for sidecars")
+    vs = target.virtual_service
+    roles = traffic.canary_roles(vs, target.fqdn)
+    if vs is None or roles is None:
+        report.add(Check("canary-found", "canary", f"service/{target.name}", FAIL,
+                         f"no canary for service {target.name} in {target.namespace}: "
+                         + ("no VirtualService routes it" if vs is None else
+                            f"virtualservice/{name_of(vs)} does not split it between a stable and a canary subset"),
+                         f"start one: kubectl mesh canary {target.name} --stable v1 --canary v2 --weight 10 "
+                         f"-n {target.namespace}"))
+        return None
+    index = traffic.catch_all_index(vs)
+    current = {}
+    if index is not None:
+        current = traffic.route_weights(vs["spec"]["http"][index], target.fqdn, target.namespace)
+    weights = {role: current.get(roles[role], 0) for role in ("stable", "canary")}
+    chosen = {}
+    for role in ("stable", "canary"):
+        subset = traffic.subset_named(target.rules, roles[role])
+        chosen[role] = {"name": roles[role], "labels": traffic.subset_labels(subset) if subset else None}
+    return vs, roles, weights, chosen
+
+
+def _shift(settings, report, target, runner, chosen, new_weights, force, reason):
+    """Check the subsets that get traffic, then write the VirtualService."""
+    for role in ("stable", "canary"):
+        if chosen[role]["labels"] is None and new_weights[role] > 0:
+            report.add(Check(f"{role}-subset", "subsets", f"subset/{chosen[role]['name']}",
+                             WARN if force else FAIL,
+                             f"{role} subset {chosen[role]['name']} is defined by no DestinationRule for "
+                             f"{target.fqdn}; routing to it fails with 503",
+                             f"define it first: kubectl mesh canary {target.name} --stable VERSION "
+                             "--canary VERSION --weight N"))
+            if not force:
+                report.refused = True
+    counts = {}
+    for role in ("stable", "canary"):
+        if chosen[role]["labels"] is not None:
+            counts[role] = check_pods(report, target, role, chosen[role], new_weights[role], force)
+    dr_name = name_of(target.rule) if target.rule else ""
+    report.data["canary"] = canary_data(target, chosen, new_weights, counts, dr_name,
+                                        name_of(target.virtual_service))
+    report.title = title(target, chosen, new_weights)
+    if report.refused:
+        return report
+    writer = Writer(runner, settings, progress=progress)
+    try:
+        write_vs(report, writer, target, name_of(target.virtual_service), chosen, new_weights, reason)
+    except errors.MeshError as exc:
+        _service.fail_pending(report, exc, [f"virtualservice/{name_of(target.virtual_service)}"])
+    return _finish(report)
+
+
+@mesh_command("promote", context_settings=CONTEXT)
+@click.argument("svc", metavar="SVC")
+@click.option("--step", metavar="N", help=f"Add N to the canary weight (default {DEFAULT_STEP}).")
+@click.option("--full", is_flag=True, help="Send all traffic to the canary.")
+@click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
+def promote(settings, svc, step, full, force):
+    """Raise the canary's weight by --step (default 10), or to 100 with --full."""
+    svc = _validated_service(svc)
+    if step is not None and full:
+        raise errors.UsageError("give --step N or --full, not both")
+    increment = validate.integer(step, what="step", minimum=1, maximum=100) if step is not None else DEFAULT_STEP
+    runner = settings.runner()
+    target = _service.load(settings, runner, svc)
+    report = Report(title=f"Promote the canary of service {svc} in {target.namespace}")
+    found = _load_roles(report, target, force)
+    if found is None:
+        return report
+    _, _, weights, chosen = found
+    canary_weight = 100 if full else min(100, weights["canary"] + increment)
+    new = {"stable": 100 - canary_weight, "canary": canary_weight}
+    return _shift(settings, report, target, runner, chosen, new, force,
+                  f"canary {weights['canary']} -> {new['canary']}, stable {weights['stable']} -> {new['stable']}")
+
+
+@mesh_command("rollback", context_settings=CONTEXT)
+@click.argument("svc", metavar="SVC")
+@click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
+def rollback(settings, svc, force):
+    """Send all traffic back to the stable subset (stable 100, canary 0).
+
+    Only the VirtualService changes; the subsets stay for the next attempt.
+    """
+    svc = _validated_service(svc)
+    runner = settings.runner()
+    target = _service.load(settings, runner, svc)
+    report = Report(title=f"Roll back the canary of service {svc} in {target.namespace}")
+    found = _load_roles(report, target, force)
+    if found is None:
+        return report
+    _, _, weights, chosen = found
+    return _shift(settings, report, target, runner, chosen, {"stable": 100, "canary": 0}, force,
+                  f"stable back to 100 (was {weights['stable']}), canary 0 (was {weights['canary']})")
+
+
+@mesh_command("status", context_settings=CONTEXT)
+@click.argument("svc", metavar="SVC")
+def status(settings, svc):
+    """Weights, ready/total pods per subset, and the objects involved."""
+    svc = _validated_service(svc)
+    runner = settings.runner()
+    target = _service.load(settings, runner, svc)
+    view = traffic.canary_view(target.snapshot, target.service)
+    report = Report(title=f"Canary of service {svc} in {target.namespace}")
+    report.data["canary"] = view.as_dict()
+    report.text.append(f"DestinationRules: {', '.join(view.destination_rules) or '(none)'}")
+    report.text.append(f"VirtualServices:  {', '.join(view.virtual_services) or '(none)'}")
+    if view.subsets:
+        report.text.append("")
+        report.text.append(f"{'SUBSET':<16} {'ROLE':<7} {'WEIGHT':>6}  {'READY':>7}  LABELS")
+        for subset in view.subsets:
+            weight = "-" if subset["weight"] is None else f"{subset['weight']}%"
+            ready = f"{subset['pods']['ready']}/{subset['pods']['total']}"
+            report.text.append(f"{subset['name']:<16} {subset.get('role', ''):<7} {weight:>6}  {ready:>7}  "
+                               f"{format_labels(subset['labels'])}")
+    if not view.active:
+        report.add(Check("canary-found", "canary", f"service/{svc}", SKIP,
+                         f"no canary for service {svc}"
+                         + (": weights are not split between a stable and a canary subset" if view.virtual_services
+                            else ": no VirtualService routes it")))
+    by_name = {s["name"]: s for s in view.subsets}
+    for subset_name, weight in view.weights.items():
+        if not subset_name:
+            continue
+        entry = by_name.get(subset_name)
+        if entry is None:
+            report.add(Check("subset-defined", "subsets", f"subset/{subset_name}", FAIL if weight else WARN,
+                             f"subset {subset_name} ({weight}%) is defined by no DestinationRule for {view.host}",
+                             "define the subset in the DestinationRule, or move its weight elsewhere"))
+        elif weight and entry["pods"]["ready"] == 0:
+            report.add(Check("subset-pods", "pods", f"subset/{subset_name}", FAIL,
+                             f"subset {subset_name} gets {weight}% but selects no ready pod "
+                             f"({format_labels(entry['labels'])})",
+                             "verify pod labels match DestinationRule subset selectors: "
+                             f"kubectl get pods -n {target.namespace} --show-labels"))
+        elif weight:
+            report.add(Check("subset-pods", "pods", f"subset/{subset_name}", PASS,
+                             f"subset {subset_name} gets {weight}%: {entry['pods']['ready']}/"
+                             f"{entry['pods']['total']} pods ready"))
+    if view.active:
+        report.summary = (f"stable {view.roles['stable']} {view.weight_of('stable')}%, "
+                          f"canary {view.roles['canary']} {view.weight_of('canary')}%")
+    return report
+
+
+for _sub in (set_command, promote, rollback, status):
+    command.add_command(_sub)
