@@ -13,7 +13,6 @@ document that is not a Kubernetes object.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,14 +71,22 @@ def expand(path: str) -> list[str]:
     if not target.is_dir():
         return [path]
     found: list[str] = []
-    for root, dirs, files in os.walk(target):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and name.lower().endswith(EXTENSIONS):
-                found.append(os.path.join(root, name))
+    _walk(target, found)
     if not found:
         raise UsageError(f"{path}: no manifests ({', '.join(EXTENSIONS)}) in this directory")
     return found
+
+
+def _walk(directory: Path, found: list[str]) -> None:
+    """Entries in lexical order, directories descended where they sort (as kubectl's
+    filepath.Walk does)."""
+    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            _walk(entry, found)
+        elif entry.name.lower().endswith(EXTENSIONS):
+            found.append(str(entry))
 
 
 def parse(text: str, source: str) -> list[tuple[dict, int]]:
