@@ -1,0 +1,244 @@
+"""diagnose at the process boundary: the one batched kubectl call, -o json field by
+field, exit codes for --fail-on in every output mode, and -f touching no cluster."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from tests.helpers import ISTIO_KINDS, ROOT_PA, deployment, deployment_with_pods, kube_list, namespace, pod
+
+NS = "my-app"
+# The one batched read of diagnose and status, written out: Nodes are read too so that
+# subsets selecting on topology labels match pods through their node.
+KINDS = ("namespaces,pods,services,deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps,nodes,"
+         + ISTIO_KINDS)
+READ_NS = ["kubectl", "get", KINDS, "-n", NS, "-o", "json"]
+READ_ALL = ["kubectl", "get", KINDS, "-A", "-o", "json"]
+ENABLED = namespace(NS, {"istio-injection": "enabled"})
+STRICT = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+          "metadata": {"name": "strict-mtls", "namespace": NS}, "spec": {"mtls": {"mode": "STRICT"}}}
+LOW = {"sidecar.istio.io/proxyCPU": "10m"}
+
+
+def register(fp, objects, *, read=READ_NS, root=True, prefix=()):
+    fp.register([read[0], *prefix, *read[1:]], stdout=kube_list(*objects))
+    if root:
+        fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list())
+
+
+def warning_only():
+    return [ENABLED, deployment("web", NS, template_annotations=LOW)]
+
+
+def error_and_warning():
+    return [namespace(NS), STRICT, *deployment_with_pods("web"),
+            namespace("checkout", {"istio-injection": "enabled"}),
+            deployment("api", "checkout", template_annotations=LOW)]
+
+
+def test_one_batched_read_of_the_namespace_and_the_root_policies(fp, mesh_cli):
+    register(fp, [ENABLED, *deployment_with_pods("web", sidecar="container")])
+    result = mesh_cli("diagnose", NS, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [list(c) for c in fp.calls] == [READ_NS, ["kubectl", *ROOT_PA]]
+    doc = result.json()
+    assert doc == {
+        "success": True, "checks": [], "plan": [],
+        "counts": {"error": 0, "warning": 0, "info": 0}, "failOn": "error",
+        "source": {"type": "cluster", "context": None, "namespace": NS, "objects": 5},
+    }
+
+
+def test_context_and_kubeconfig_are_passed_on(fp, mesh_cli):
+    register(fp, [ENABLED], prefix=("--kubeconfig", "/tmp/kc", "--context", "prod"))
+    result = mesh_cli("diagnose", "-n", NS, "--context", "prod", "--kubeconfig", "/tmp/kc")
+    assert result.exit_code == 0, result.stderr
+    assert len(fp.calls) == 2
+
+
+def test_without_namespace_the_contexts_namespace_is_used(fp, mesh_cli):
+    fp.register(["kubectl", "config", "view", "--minify", "-o", "jsonpath={..namespace}"], stdout=NS)
+    register(fp, [ENABLED])
+    assert mesh_cli("diagnose").exit_code == 0
+    assert list(fp.calls[1]) == READ_NS
+
+
+def test_all_namespaces_reads_once(fp, mesh_cli):
+    register(fp, error_and_warning(), read=READ_ALL, root=False)
+    result = mesh_cli("diagnose", "-A", "-o", "json")
+    assert [list(c) for c in fp.calls] == [READ_ALL]
+    assert {c["subject"] for c in result.json()["checks"]} == {
+        "Deployment my-app/web", "Namespace my-app", "Deployment checkout/api"}
+
+
+def test_a_namespace_read_reports_only_that_namespace(fp, mesh_cli):
+    # Namespaces are cluster-scoped: a namespace read returns all of them
+    busted = namespace("busted", {"istio-injection": "enabled", "istio.io/rev": "canary"})
+    register(fp, [*error_and_warning()[:-2], namespace("other"), busted])
+    result = mesh_cli("diagnose", NS, "-o", "json")
+    assert {c["subject"] for c in result.json()["checks"]} == {"Deployment my-app/web", "Namespace my-app"}
+
+
+def test_json_finding_field_by_field(fp, mesh_cli):
+    register(fp, [namespace(NS), STRICT, *deployment_with_pods("web")])
+    doc = mesh_cli("diagnose", NS, "-o", "json").json()
+    check = next(c for c in doc["checks"] if c["id"] == "MESH-MTLS-001")
+    assert check["category"] == "mtls"
+    assert check["subject"] == "Deployment my-app/web"
+    assert check["result"] == "fail"
+    assert check["level"] == "error"
+    assert check["object"] == {"kind": "Deployment", "namespace": NS, "name": "web"}
+    assert check["istioCode"] is None
+    assert check["message"].startswith("STRICT mTLS is in force (from PeerAuthentication my-app/strict-mtls, "
+                                       "namespace-wide) but deployment/web (2 pods) has no istio-proxy")
+    assert not check["message"].startswith("MESH-")  # the ID is its own field
+    assert check["fix"].startswith("enable injection in the destination namespace")
+    assert check["hint"] == check["fix"]
+    assert check["details"]["pods"] == ["web-5d9f8c7b6-p0", "web-5d9f8c7b6-p1"]
+    assert "file" not in check
+    info = next(c for c in doc["checks"] if c["id"] == "MESH-INJ-001")
+    assert (info["result"], info["level"], info["istioCode"]) == ("skip", "info", "IST0102")
+    assert info["object"] == {"kind": "Namespace", "namespace": None, "name": NS}
+    assert doc["counts"] == {"error": 1, "warning": 0, "info": 1}
+    assert doc["success"] is False
+
+
+def test_yaml_output_is_the_same_data(fp, mesh_cli):
+    import yaml
+
+    register(fp, warning_only())
+    result = mesh_cli("diagnose", NS, "-o", "yaml")
+    doc = yaml.safe_load(result.stdout)
+    assert [c["id"] for c in doc["checks"]] == ["MESH-RES-001"]
+    assert result.exit_code == 0
+
+
+def test_text_output_lines(fp, mesh_cli):
+    register(fp, [namespace(NS), STRICT, *deployment_with_pods("web")])
+    result = mesh_cli("diagnose", NS)
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Diagnosis of namespace {NS} (6 objects read)"
+    assert "- MESH-INJ-001 [IST0102] Namespace my-app: namespace my-app is not labelled" in result.stdout
+    error = next(i for i, line in enumerate(lines) if line.startswith("✗ MESH-MTLS-001 Deployment my-app/web: "))
+    assert lines[error + 1] == "    enable injection in the destination namespace and restart its pods: " \
+                               "kubectl mesh enable my-app"
+    assert lines[-1] == "1 error, 0 warnings, 1 info (failing: --fail-on error)"
+    assert "callers in other namespaces (strict mTLS) are checked with -A" in result.stdout
+
+
+@pytest.mark.parametrize("output", ["text", "json", "yaml"])
+@pytest.mark.parametrize("objects, fail_on, code", [
+    (error_and_warning, "error", 1),
+    (error_and_warning, "warning", 1),
+    (warning_only, "error", 0),
+    (warning_only, "warning", 1),
+    (lambda: [namespace(NS), *deployment_with_pods("web")], "warning", 0),  # info only
+    (lambda: [ENABLED], "warning", 0),  # nothing
+])
+def test_fail_on_decides_the_exit_code_in_every_output_mode(fp, mesh_cli, objects, fail_on, code, output):
+    register(fp, [o for o in objects() if o.get("metadata", {}).get("namespace", NS) == NS or o["kind"] == "Namespace"])
+    result = mesh_cli("diagnose", NS, "--fail-on", fail_on, "-o", output)
+    assert result.exit_code == code, result.stdout
+    if output == "json":
+        assert result.json()["success"] is (code == 0)
+        assert result.json()["failOn"] == fail_on
+
+
+def test_fail_on_rejects_other_levels(fp, mesh_cli):
+    result = mesh_cli("diagnose", NS, "--fail-on", "info")
+    assert result.exit_code == 2
+    assert len(fp.calls) == 0
+
+
+def test_namespace_and_all_namespaces_together_is_bad_usage(fp, mesh_cli):
+    result = mesh_cli("diagnose", NS, "-A")
+    assert result.exit_code == 2
+    assert "not both" in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_missing_istio_crds_fall_back_to_core_kinds(fp, mesh_cli):
+    fp.register(READ_NS, returncode=1,
+                stderr='error: the server doesn\'t have a resource type "virtualservices"\n')
+    core = KINDS.split(",virtualservices")[0]
+    fp.register(["kubectl", "get", core, "-n", NS, "-o", "json"], stdout=kube_list(ENABLED))
+    result = mesh_cli("diagnose", NS)
+    assert result.exit_code == 0, result.stderr
+    assert "Istio's CRDs are not installed" in result.stdout
+
+
+def test_unreachable_cluster_is_exit_4_in_json_too(fp, mesh_cli):
+    fp.register(READ_NS, returncode=1,
+                stderr="The connection to the server localhost:8080 was refused - did you specify the right "
+                       "host or port?\n")
+    result = mesh_cli("diagnose", NS, "-o", "json")
+    assert result.exit_code == 4
+    assert result.json()["success"] is False
+
+
+# -- offline ------------------------------------------------------------------------------------
+def _write(tmp_path, name, objects):
+    path = tmp_path / name
+    path.write_text("---\n".join(json.dumps(o) + "\n" for o in objects))
+    return path
+
+
+def test_files_touch_no_cluster(fp, mesh_cli, tmp_path):
+    path = _write(tmp_path, "app.yaml", error_and_warning())
+    result = mesh_cli("diagnose", "-f", str(path), "-o", "json")
+    assert len(fp.calls) == 0  # no kubectl, not even for the context's namespace
+    assert result.exit_code == 1
+    doc = result.json()
+    assert doc["source"] == {"type": "manifests", "files": [str(path)], "objects": len(error_and_warning()),
+                             "namespace": None}
+    web = next(c for c in doc["checks"] if c["subject"] == "Deployment my-app/web")
+    assert web["file"] == f"{path}:5"  # the third document
+
+
+def test_files_with_a_namespace_report_only_it_and_default_it(fp, mesh_cli, tmp_path):
+    unnamespaced = deployment("web", NS, template_annotations=LOW)
+    del unnamespaced["metadata"]["namespace"]
+    path = _write(tmp_path, "app.yaml", [ENABLED, unnamespaced, *error_and_warning()[-2:]])
+    doc = mesh_cli("diagnose", "-f", str(path), "-n", NS, "-o", "json").json()
+    assert [c["subject"] for c in doc["checks"]] == ["Deployment my-app/web"]
+    assert doc["source"]["namespace"] == NS
+    assert len(fp.calls) == 0
+
+
+def test_several_files_and_stdin(fp, mesh_cli, tmp_path, monkeypatch):
+    first = _write(tmp_path, "ns.json", [ENABLED])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(deployment("web", NS, template_annotations=LOW))))
+    result = mesh_cli("diagnose", "-f", str(first), "-f", "-", "-o", "json")
+    doc = result.json()
+    assert doc["source"]["files"] == [str(first), "<stdin>"]
+    assert [c["id"] for c in doc["checks"]] == ["MESH-RES-001"]
+    assert doc["checks"][0]["file"] == "<stdin>:1"
+    assert result.exit_code == 0
+
+
+def test_bad_yaml_is_exit_2_naming_file_and_line(fp, mesh_cli, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: [oops\n")
+    result = mesh_cli("diagnose", "-f", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}:")
+    assert "invalid YAML" in result.stderr
+    json_result = mesh_cli("diagnose", "-f", str(path), "-o", "json")
+    assert json_result.exit_code == 2 and json_result.json()["error"]["type"] == "UsageError"
+
+
+def test_missing_file_is_exit_2(fp, mesh_cli, tmp_path):
+    result = mesh_cli("diagnose", "-f", str(tmp_path / "nope"))
+    assert result.exit_code == 2
+    assert "no such file or directory" in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_bare_pods_in_manifests_are_checked_as_they_are(fp, mesh_cli, tmp_path):
+    path = _write(tmp_path, "pods.yaml", [ENABLED, pod("old", NS)])
+    doc = mesh_cli("diagnose", "-f", str(path), "-o", "json").json()
+    assert [(c["id"], c["subject"]) for c in doc["checks"]] == [("MESH-INJ-002", "Pod my-app/old")]
