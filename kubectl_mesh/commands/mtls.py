@@ -1,0 +1,271 @@
+"""`mtls`: the guide's step 2, the namespace's mTLS mode, with its safety checks.
+
+    kubectl mesh mtls [NAMESPACE] strict|permissive|status
+
+Writes the namespace-wide PeerAuthentication (no selector): the existing one,
+whatever its name, or a new one named `default`; never a second one, which
+Istio would ignore in favour of the oldest. Before STRICT every pod of the
+namespace must have a sidecar (the guide's "connection refused after
+enabling strict mTLS"), otherwise the command refuses and names the pods
+and their workloads; it also warns about workloads without sidecars in other
+namespaces, which could be clients, and recommends PERMISSIVE first when the
+current mode is DISABLE or unset. `--force` overrides the refusal.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_mesh import errors, inventory, merge, mtls, validate
+from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.commands import _service
+from kubectl_mesh.mesh import format_labels, meta, name_of
+from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
+from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
+from kubectl_mesh.writer import ObjectRef, Writer
+
+MODES = ("strict", "permissive", "status")
+KINDS = DEFAULT_KINDS  # the same batched read as verify and enable
+DEFAULT_NAME = "default"
+LISTED = 10  # names shown in a message before "and N more"
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED])
+    return shown + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+
+
+def parse_arguments(ns: str | None, mode: str | None) -> tuple[str | None, str]:
+    """`mtls strict` (namespace from -n or the context) or `mtls NS strict`."""
+    if mode is None:
+        if ns is None:
+            raise errors.UsageError("missing mode: give strict, permissive or status")
+        ns, mode = None, ns
+    if mode.lower() not in MODES:
+        raise errors.UsageError(f'invalid mode "{mode}": choose strict, permissive or status')
+    if ns is not None:
+        validate.namespace(ns)
+    return ns, mode.lower()
+
+
+def _read(runner, namespace: str, everywhere: bool):
+    """One batched read: all namespaces when other namespaces' clients matter."""
+    snapshot, complete = None, everywhere
+    if everywhere:
+        try:
+            snapshot = read_cluster(runner, namespace=None, kinds=KINDS)
+        except errors.Forbidden:
+            complete = False
+    if snapshot is None:
+        snapshot = read_cluster(runner, namespace=namespace, kinds=KINDS)
+    if snapshot.istio_crds is False:
+        raise errors.EnvironmentProblem(
+            "Istio's CRDs (security.istio.io) are not installed on this cluster; "
+            "Istio is an optional platform service: ask the platform team to deploy it"
+        )
+    if snapshot.namespace(namespace) is None:
+        raise errors.NotFound(f'namespace "{namespace}" not found')
+    return snapshot, complete
+
+
+def policy_name(snapshot, namespace: str) -> str:
+    """A name for a new namespace-wide policy that no workload policy already uses."""
+    taken = {name_of(p) for p in snapshot.of_kind("PeerAuthentication", namespace)}
+    return DEFAULT_NAME if DEFAULT_NAME not in taken else "namespace-mtls"
+
+
+# -- checks before STRICT -------------------------------------------------------------------
+def check_sidecars(report: Report, snapshot, namespace: str, force: bool) -> list[dict]:
+    states = inventory.namespace_pods(snapshot, namespace)
+    lacking = [s for s in states if not s.has_sidecar]
+    if not states:
+        report.add(Check("sidecars", "sidecars", f"namespace/{namespace}", PASS,
+                         f"namespace {namespace} has no pods"))
+        return []
+    if not lacking:
+        report.add(Check("sidecars", "sidecars", f"namespace/{namespace}", PASS,
+                         f"all {len(states)} pods in {namespace} have a sidecar"))
+        return []
+    groups = inventory.by_workload(lacking)
+    described = [f"{g.ref} ({', '.join(p.name for p in g.pods)})" for g in groups]
+    opted = [p.name for p in lacking if p.opted_out]
+    hint = (f"enable injection in {namespace} and restart the workloads: kubectl mesh enable {namespace}"
+            + (f"; {_some(opted)} opt out of injection (sidecar.istio.io/inject=false)" if opted else ""))
+    report.add(Check(
+        "sidecars", "sidecars", f"namespace/{namespace}", WARN if force else FAIL,
+        f"{len(lacking)} of {len(states)} pods in {namespace} have no sidecar: {_some(described)}; "
+        "under STRICT mTLS their connections to meshed pods are refused",
+        hint,
+        {"pods": [{"pod": p.name, "workload": str(p.workload) if p.workload else f"pod/{p.name}"} for p in lacking]},
+    ))
+    if not force:
+        report.refused = True
+    return [{"pod": p.name, "workload": str(p.workload) if p.workload else f"pod/{p.name}"} for p in lacking]
+
+
+def check_clients(report: Report, snapshot, namespace: str, complete: bool) -> list[dict]:
+    if not complete:
+        report.add(Check("clients", "clients", "cluster", SKIP,
+                         "could not list pods in other namespaces (forbidden): clients without sidecars "
+                         "elsewhere were not checked"))
+        return []
+    groups = inventory.unmeshed_clients(snapshot, namespace)
+    clients = [{"namespace": g.ref.namespace, "workload": str(g.ref), "pods": len(g.pods)} for g in groups]
+    if not groups:
+        report.add(Check("clients", "clients", "cluster", PASS,
+                         "no workload without a sidecar in other namespaces"))
+        return clients
+    namespaces = sorted({g.ref.namespace for g in groups})
+    report.add(Check(
+        "clients", "clients", "cluster", WARN,
+        f"{len(groups)} workloads without sidecars in other namespaces ({_some(namespaces)}) cannot reach "
+        f"{namespace} under STRICT if they call it: {_some([f'{g.ref.namespace}/{g.ref}' for g in groups])}",
+        "enable injection in those namespaces first (kubectl mesh enable NAMESPACE), or keep PERMISSIVE",
+        {"clients": clients},
+    ))
+    return clients
+
+
+def check_current_mode(report: Report, snapshot, namespace: str, wanted: str) -> mtls.Effective:
+    current = mtls.namespace_mode(snapshot, namespace)
+    unset = current.source == "mesh default"
+    if wanted == "STRICT" and (current.mode == "DISABLE" or unset):
+        report.add(Check(
+            "permissive-first", "mode", f"namespace/{namespace}", WARN,
+            f"current mode is {current.mode if not unset else 'unset (Istio default PERMISSIVE)'} "
+            f"({current.source}); going straight to STRICT gives clients no time to move to mTLS",
+            f"go through PERMISSIVE first: kubectl mesh mtls {namespace} permissive, check traffic, then strict",
+        ))
+    else:
+        report.add(Check("current-mode", "mode", f"namespace/{namespace}", PASS,
+                         f"current mode {current.mode} ({current.source})"))
+    return current
+
+
+def check_overrides(report: Report, snapshot, namespace: str, wanted: str) -> None:
+    """Workload policies that keep another mode than the namespace's."""
+    for policy in snapshot.of_kind("PeerAuthentication", namespace):
+        if mtls.is_namespace_wide(policy):
+            continue
+        selector = (policy.get("spec") or {}).get("selector") or {}
+        mode = mtls.policy_mode(policy)
+        port_settings = (policy.get("spec") or {}).get("portLevelMtls") or {}
+        ports = {str(p): (s or {}).get("mode") for p, s in port_settings.items()}
+        differ = [m for m in [mode, *ports.values()] if m and m not in ("UNSET", wanted)]
+        if differ:
+            where = ", ".join(f"port {p}: {m}" for p, m in ports.items() if m and m != wanted)
+            report.add(Check(
+                "workload-override", "mode", f"peerauthentication/{name_of(policy)}", WARN,
+                f"peerauthentication/{name_of(policy)} keeps {mode or 'the namespace mode'}"
+                + (f" ({where})" if where else "")
+                + f" for pods with {format_labels(selector.get('matchLabels') or {})}; the namespace's {wanted} "
+                "does not apply there",
+                "that is deliberate for a port that must accept plain text; otherwise remove the override"))
+
+
+def check_duplicates(report: Report, snapshot, namespace: str) -> None:
+    policies = mtls.namespace_wide_policies(snapshot, namespace)
+    if len(policies) > 1:
+        names = [name_of(p) for p in policies]
+        report.add(Check(
+            "single-policy", "mode", f"namespace/{namespace}", WARN,
+            f"{len(policies)} namespace-wide PeerAuthentications in {namespace}: {', '.join(names)}; Istio uses "
+            f"the oldest, {names[0]}, which is the one changed",
+            f"delete the others: kubectl delete peerauthentication -n {namespace} {' '.join(names[1:])}"))
+
+
+# -- the command --------------------------------------------------------------------------------
+@mesh_command("mtls")
+@click.argument("ns", metavar="[NAMESPACE]", required=False)
+@click.argument("mode", metavar="strict|permissive|status", required=False)
+@click.option("--force", is_flag=True, help="STRICT even though pods lack sidecars.")
+def command(settings, ns, mode, force):
+    """Set or show the namespace's mTLS mode (the guide's step 2).
+
+    \b
+    kubectl mesh mtls my-app permissive
+    kubectl mesh mtls my-app strict      (refused while a pod lacks a sidecar; --force overrides)
+    kubectl mesh mtls my-app status      (effective mode per workload, and where it comes from)
+    """
+    ns, mode = parse_arguments(ns, mode)
+    runner = settings.runner()
+    namespace = settings.resolve_namespace(ns, runner)
+    if mode == "status":
+        snapshot, _ = _read(runner, namespace, False)
+        return status_report(snapshot, namespace)
+    wanted = mode.upper()
+    snapshot, complete = _read(runner, namespace, wanted == "STRICT")
+    report = Report(title=f"mTLS {wanted} for namespace {namespace}")
+    existing_all = mtls.namespace_wide_policies(snapshot, namespace)
+    existing = existing_all[0] if existing_all else None
+    name = name_of(existing) if existing else policy_name(snapshot, namespace)
+    previous = check_current_mode(report, snapshot, namespace, wanted)
+    check_duplicates(report, snapshot, namespace)
+    data = {"namespace": namespace, "mode": wanted, "previous": previous.as_dict(), "policy": name}
+    if wanted == "STRICT":
+        data["podsWithoutSidecar"] = check_sidecars(report, snapshot, namespace, force)
+        data["clientsWithoutSidecar"] = check_clients(report, snapshot, namespace, complete)
+    check_overrides(report, snapshot, namespace, wanted)
+    report.data["mtls"] = data
+    if report.refused:
+        return report
+
+    def merged(current):
+        if current is not None and not mtls.is_namespace_wide(current):
+            raise errors.Refused(f"peerauthentication/{name} selects workloads; it is not the namespace's policy")
+        return merge.peer_authentication(current, namespace=namespace, mode=wanted, name=name)
+
+    writer = Writer(runner, settings, progress=progress)
+    ref = ObjectRef("PeerAuthentication", namespace, name)
+    try:
+        report.plan.append(writer.apply(ref, merged, existing, reason=f"namespace-wide mode {wanted}",
+                                        action="mtls"))
+    except errors.MeshError as exc:
+        _service.fail_pending(report, exc, [ref.target])
+    _service.restore_notes(report)
+    return report
+
+
+def status_report(snapshot, namespace: str) -> Report:
+    report = Report(title=f"mTLS in namespace {namespace}")
+    ns_mode = mtls.namespace_mode(snapshot, namespace)
+    report.add(Check("namespace-mode", "mode", f"namespace/{namespace}", PASS,
+                     f"namespace {namespace}: {ns_mode.mode} ({ns_mode.source})"))
+    check_duplicates(report, snapshot, namespace)
+    rows = []
+    for group in inventory.by_workload(inventory.namespace_pods(snapshot, namespace)):
+        labels = (meta(group.pods[0].pod).get("labels") or {}) if group.pods else {}
+        effective = mtls.workload_mode(snapshot, namespace, labels)
+        lacking = len(group.pods) - len(group.meshed)
+        row = {
+            "workload": str(group.ref), "kind": group.ref.kind, "name": group.ref.name,
+            "pods": len(group.pods), "sidecars": len(group.meshed), **effective.as_dict(),
+        }
+        rows.append(row)
+        if lacking and mtls.strict_applies(effective):
+            report.add(Check(
+                "sidecar-under-strict", "sidecars", str(group.ref), WARN,
+                f"{group.ref}: {lacking} of {len(group.pods)} pods have no sidecar although STRICT applies "
+                f"({effective.source}); their plain-text calls to meshed pods are refused",
+                f"enable injection and restart: kubectl mesh enable {namespace}"))
+    policies = [
+        {"name": name_of(p), "selector": ((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {},
+         "mode": mtls.policy_mode(p) or "UNSET",
+         "portLevelMtls": {str(k): (v or {}).get("mode") for k, v in
+                           ((p.get("spec") or {}).get("portLevelMtls") or {}).items()}}
+        for p in snapshot.of_kind("PeerAuthentication", namespace)
+    ]
+    report.data["mtls"] = {"namespace": namespace, "namespaceMode": ns_mode.as_dict(), "workloads": rows,
+                           "policies": policies}
+    if rows:
+        width = max(len(r["workload"]) for r in rows)
+        report.text.append(f"{'WORKLOAD':<{width}}  {'SIDECARS':>8}  {'MODE':<10}  SOURCE")
+        for row in rows:
+            report.text.append(f"{row['workload']:<{width}}  {row['sidecars']:>3}/{row['pods']:<4}  "
+                               f"{row['mode']:<10}  {row['source']}")
+            for port in row["ports"]:
+                report.text.append(f"{'':<{width}}  {'':>8}  port {port['port']}: {port['mode']} ({port['source']})")
+    else:
+        report.text.append(f"no pods in {namespace}")
+    report.summary = f"namespace {namespace}: {ns_mode.mode}"
+    return report
