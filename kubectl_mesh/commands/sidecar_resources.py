@@ -1,0 +1,191 @@
+"""`sidecar-resources`: the guide's fix for "high latency after mesh enablement".
+
+    kubectl mesh sidecar-resources deploy/NAME --cpu 200m --memory 256Mi [--cpu-limit 1 --memory-limit 1Gi]
+
+Sets the sidecar.istio.io/proxyCPU, proxyMemory, proxyCPULimit and
+proxyMemoryLimit annotations on the pod template of a Deployment,
+StatefulSet or DaemonSet (Istio's injector turns them into the proxy's
+requests and limits), with a JSON merge patch that carries the
+resourceVersion read, so a concurrent change makes it conflict instead of
+being overwritten. The template change rolls the workload; the command waits
+for the rollout (--wait, the default) and checks that the new pods' proxies
+carry the values.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubectl_mesh import errors, merge, mesh, rollout, validate
+from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.commands import _service
+from kubectl_mesh.report import APPLIED, FAIL, FAILED, PASS, SKIP, UNCHANGED, WARN, Check, Report
+from kubectl_mesh.snapshot import WorkloadRef, read_cluster
+from kubectl_mesh.writer import ObjectRef, Writer
+
+# annotation -> (resources section, resource)
+RESOURCE_OF = {
+    merge.PROXY_CPU: ("requests", "cpu"),
+    merge.PROXY_MEMORY: ("requests", "memory"),
+    merge.PROXY_CPU_LIMIT: ("limits", "cpu"),
+    merge.PROXY_MEMORY_LIMIT: ("limits", "memory"),
+}
+
+
+def wanted_annotations(cpu, memory, cpu_limit, memory_limit) -> dict[str, str]:
+    """The annotations to set, validated: quantities, request <= limit (exit 2 otherwise)."""
+    values = {
+        merge.PROXY_CPU: validate.quantity(cpu, "--cpu"),
+        merge.PROXY_MEMORY: validate.quantity(memory, "--memory"),
+    }
+    if cpu_limit is not None:
+        values[merge.PROXY_CPU_LIMIT] = validate.quantity(cpu_limit, "--cpu-limit")
+    if memory_limit is not None:
+        values[merge.PROXY_MEMORY_LIMIT] = validate.quantity(memory_limit, "--memory-limit")
+    check_request_limit(values)
+    return values
+
+
+def check_request_limit(values: dict[str, str], given: dict[str, str] | None = None) -> None:
+    """Kubernetes rejects a pod whose request exceeds its limit; so do we, before writing."""
+    for request, limit, what in ((merge.PROXY_CPU, merge.PROXY_CPU_LIMIT, "CPU"),
+                                 (merge.PROXY_MEMORY, merge.PROXY_MEMORY_LIMIT, "memory")):
+        if request in values and limit in values:
+            try:
+                validate.quantity_at_most(values[request], values[limit], what)
+            except errors.UsageError as exc:
+                if given is not None and limit not in given:
+                    raise errors.UsageError(
+                        f"{exc.message} (the limit is the workload's {limit} annotation; "
+                        f"raise it with --{what.lower()}-limit)") from None
+                raise
+
+
+def proxy_matches(pod: dict, values: dict[str, str]) -> bool:
+    """Does the pod's istio-proxy carry these requests and limits?"""
+    container = mesh.sidecar_container(mesh.pod_spec(pod))
+    if container is None:
+        return False
+    resources = container.get("resources") or {}
+    for annotation, value in values.items():
+        section, resource = RESOURCE_OF[annotation]
+        actual = (resources.get(section) or {}).get(resource)
+        if actual is None or validate.parse_quantity(str(actual)) != validate.parse_quantity(value):
+            return False
+    return True
+
+
+@mesh_command("sidecar-resources")
+@click.argument("workload", metavar="WORKLOAD")
+@click.option("--kind", metavar="KIND", help="deployment, statefulset or daemonset, when WORKLOAD is a bare name.")
+@click.option("--cpu", required=True, metavar="QUANTITY", help="Proxy CPU request, e.g. 200m.")
+@click.option("--memory", required=True, metavar="QUANTITY", help="Proxy memory request, e.g. 256Mi.")
+@click.option("--cpu-limit", metavar="QUANTITY", help="Proxy CPU limit, e.g. 1.")
+@click.option("--memory-limit", metavar="QUANTITY", help="Proxy memory limit, e.g. 1Gi.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the rollout to finish.")
+def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait):
+    """Set the sidecar proxy's CPU and memory on WORKLOAD (deploy/NAME, sts/NAME, ds/NAME).
+
+    The guide's fix for high latency after mesh enablement: the values go to
+    the pod template's sidecar.istio.io/proxy* annotations, and the workload
+    rolls out with them.
+    """
+    kind_name, name = validate.workload_ref(workload, kind)
+    values = wanted_annotations(cpu, memory, cpu_limit, memory_limit)
+    runner = settings.runner()
+    namespace = settings.resolve_namespace(None, runner)
+    snapshot = read_cluster(runner, namespace=namespace, kinds=("Namespace", "Pod", kind_name, "ReplicaSet"),
+                            istio=False)
+    obj = snapshot.get(kind_name, namespace, name)
+    ref = WorkloadRef(kind_name, namespace, name)
+    if obj is None:
+        raise errors.NotFound(f"{ref} not found in namespace {namespace}")
+    current = mesh.template_meta(obj).get("annotations") or {}
+    check_request_limit({**{k: v for k, v in current.items() if k in RESOURCE_OF and _parses(v)}, **values},
+                        given=values)
+
+    report = Report(title=f"Sidecar proxy resources for {ref} in {namespace}")
+    report.data["sidecarResources"] = {
+        "workload": str(ref), "namespace": namespace, "annotations": values,
+        "previous": {k: current[k] for k in RESOURCE_OF if k in current},
+    }
+    pods = [p for p in snapshot.pods_of(obj) if not mesh.pod_terminating(p)]
+    meshed = [p for p in pods if mesh.has_sidecar(p)]
+    namespace_obj = snapshot.namespace(namespace)
+    template = {"kind": "Pod", "metadata": mesh.template_meta(obj), "spec": mesh.pod_spec(obj)}
+    if meshed:
+        report.add(Check("meshed", "sidecars", str(ref), PASS, f"{len(meshed)} of {len(pods)} pods have istio-proxy"))
+    elif mesh.expects_sidecar(template, namespace_obj):
+        report.add(Check("meshed", "sidecars", str(ref), PASS,
+                         f"{ref} has no sidecar yet; its next pods get one, with these resources"))
+    else:
+        report.add(Check("meshed", "sidecars", str(ref), WARN,
+                         f"{ref} is not in the mesh: the annotations take effect only once it has a sidecar",
+                         f"enable injection: kubectl mesh enable {namespace}"))
+
+    writer = Writer(runner, settings, progress=progress)
+    described = ", ".join(f"{k.split('/', 1)[1]}={v}" for k, v in values.items())
+    try:
+        step = writer.patch(ObjectRef(kind_name, namespace, name),
+                            lambda workload_obj: merge.annotations_patch(workload_obj, values), obj,
+                            reason=f"pod template annotations {described}", action="annotate")
+    except errors.MeshError as exc:
+        _service.fail_pending(report, exc, [str(ref)])
+        return report
+    report.plan.append(step)
+    _service.restore_notes(report)
+    if settings.dry_run or step.status == FAILED:
+        return report
+    if not wait:
+        if step.status == APPLIED:
+            report.notes.append(f"not waited for (--no-wait): kubectl rollout status {ref} -n {namespace}")
+        return report
+    results = rollout.wait(runner, namespace, [ref], settings.timeout, progress)
+    for result in results:
+        if result.ok:
+            report.add(Check("rollout", "rollout", str(ref), PASS, result.message))
+        else:
+            report.add(Check("rollout", "rollout", str(ref), FAIL, result.message,
+                             f"kubectl rollout status {ref} -n {namespace}; run this command again to keep waiting"))
+            if isinstance(result.error, errors.TimedOut):
+                report.error = errors.TimedOut(
+                    f"rollout not finished within --timeout {settings.timeout:g}s: {ref}; "
+                    "run the same command again to keep waiting")
+            return report
+    verify(report, runner, obj, ref, values, step.status == UNCHANGED)
+    return report
+
+
+def _parses(value) -> bool:
+    try:
+        validate.parse_quantity(str(value))
+    except errors.UsageError:
+        return False
+    return True
+
+
+def verify(report: Report, runner, obj: dict, ref: WorkloadRef, values: dict, unchanged: bool) -> None:
+    """The rolled-out pods' proxies carry the values (one read of the workload's pods)."""
+    selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if not selector:
+        return
+    listed = runner.kubectl_json("get", "pods", "-n", ref.namespace, "-l", mesh.format_labels(selector))
+    pods = [p for p in listed.get("items") or []
+            if not mesh.pod_terminating(p) and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+    meshed = [p for p in pods if mesh.has_sidecar(p)]
+    if not meshed:
+        report.add(Check("proxy-resources", "rollout", str(ref), SKIP,
+                         f"{ref} has no pod with istio-proxy to check"))
+        return
+    wrong = [mesh.name_of(p) for p in meshed if not proxy_matches(p, values)]
+    if wrong:
+        report.add(Check("proxy-resources", "rollout", str(ref), FAIL,
+                         f"{len(wrong)} of {len(meshed)} proxies of {ref} do not carry the new resources: "
+                         f"{', '.join(wrong[:10])}",
+                         "is the injector running, and does the namespace's injection template honour "
+                         "sidecar.istio.io/proxy* annotations? kubectl get pods -n "
+                         f"{ref.namespace} -o yaml"))
+    else:
+        report.add(Check("proxy-resources", "rollout", str(ref), PASS,
+                         f"all {len(meshed)} proxies of {ref} carry the new resources"
+                         + (" (already so)" if unchanged else "")))

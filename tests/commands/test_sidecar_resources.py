@@ -1,0 +1,218 @@
+"""sidecar-resources: conditional merge patch of the pod template, rollout wait, proxy check; exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubectl_mesh import merge
+from tests.commands.istio_objects import NS, calls
+from tests.helpers import deployment_with_pods, kube_list, namespace, register_kubectl
+
+READ = ["get", "namespaces,pods,deployments.apps,replicasets.apps", "-n", NS, "-o", "json"]
+STATUS = ["rollout", "status", "deployment/web", "-n", NS, "--timeout=300s"]
+PODS = ["get", "pods", "-n", NS, "-l", "app=web", "-o", "json"]
+WANTED = {merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "256Mi", merge.PROXY_CPU_LIMIT: "1",
+          merge.PROXY_MEMORY_LIMIT: "1Gi"}
+ARGS = ("sidecar-resources", "deploy/web", "-n", NS, "--cpu", "200m", "--memory", "256Mi", "--cpu-limit", "1",
+        "--memory-limit", "1Gi")
+
+
+def _cluster(annotations=None, sidecar="container"):
+    objs = [namespace(NS, {"istio-injection": "enabled"}), *deployment_with_pods("web", sidecar=sidecar)]
+    if annotations:
+        objs[1]["spec"]["template"]["metadata"]["annotations"].update(annotations)
+    return objs
+
+
+def _patch_args(changed: dict, rv: str = "100") -> list[str]:
+    body = {"spec": {"template": {"metadata": {"annotations": changed}}}, "metadata": {"resourceVersion": rv}}
+    return ["patch", "deployments.apps", "web", "-n", NS, "--type", "merge", "-p",
+            json.dumps(body, separators=(",", ":")), "-o", "json"]
+
+
+def _patched(deploy: dict, annotations: dict) -> str:
+    return json.dumps(merge.template_annotations(deploy, annotations))
+
+
+def _rolled_pods(requests=("200m", "256Mi"), limits=("1000m", "1Gi")) -> str:
+    pods = [p for p in deployment_with_pods("web", sidecar="container") if p["kind"] == "Pod"]
+    for p in pods:
+        proxy = next(c for c in p["spec"]["containers"] if c["name"] == "istio-proxy")
+        proxy["resources"] = {"requests": {"cpu": requests[0], "memory": requests[1]},
+                              "limits": {"cpu": limits[0], "memory": limits[1]}}
+    return kube_list(*pods)
+
+
+def test_patches_waits_and_verifies(fp, mesh_cli):
+    objs = _cluster({"prometheus.io/scrape": "true"})
+    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
+    register_kubectl(fp, STATUS, stdout='deployment "web" successfully rolled out\n')
+    register_kubectl(fp, PODS, stdout=_rolled_pods())
+    result = mesh_cli(*ARGS, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert calls(fp) == [["kubectl", *READ], ["kubectl", *_patch_args(WANTED)], ["kubectl", *STATUS],
+                         ["kubectl", *PODS]]
+    doc = result.json()
+    assert doc["success"] is True
+    assert doc["sidecarResources"] == {"workload": "deployment/web", "namespace": NS, "annotations": WANTED,
+                                       "previous": {}}
+    step = doc["plan"][0]
+    assert (step["action"], step["target"], step["status"]) == ("annotate", "deployment/web", "applied")
+    assert step["command"].startswith("kubectl patch deployments.apps web -n my-app --type merge -p ")
+    assert step["restore"] == f"kubectl replace -f {step['backup']}"
+    assert [(c["id"], c["result"]) for c in doc["checks"]] == [
+        ("meshed", "pass"), ("rollout", "pass"), ("proxy-resources", "pass")]
+    assert "waiting for deployment/web in my-app" in result.stderr
+
+
+def test_only_changed_annotations_are_patched(fp, mesh_cli):
+    objs = _cluster({merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "128Mi"})
+    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    changed = {merge.PROXY_MEMORY: "256Mi"}
+    register_kubectl(fp, _patch_args(changed), stdout=_patched(objs[1], changed))
+    result = mesh_cli("sidecar-resources", "web", "--kind", "deployment", "-n", NS, "--cpu", "200m",
+                      "--memory", "256Mi", "--no-wait", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["sidecarResources"]["previous"] == {merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "128Mi"}
+    assert len(fp.calls) == 2  # --no-wait: no rollout status, no pod check
+
+
+def test_second_run_plans_nothing_but_still_checks_the_rollout(fp, mesh_cli):
+    register_kubectl(fp, READ, stdout=kube_list(*_cluster(WANTED)))
+    register_kubectl(fp, STATUS, stdout='deployment "web" successfully rolled out\n')
+    register_kubectl(fp, PODS, stdout=_rolled_pods())
+    result = mesh_cli(*ARGS, "-o", "json")
+    assert result.exit_code == 0
+    assert fp.call_count(["kubectl", "patch", fp.any()]) == 0
+    assert result.json()["plan"][0]["status"] == "unchanged"
+    assert result.json()["checks"][-1]["message"].endswith("(already so)")
+
+
+def test_dry_run(fp, mesh_cli):
+    register_kubectl(fp, READ, stdout=kube_list(*_cluster()))
+    result = mesh_cli(*ARGS, "--dry-run", "-o", "json")
+    assert result.exit_code == 0
+    assert len(fp.calls) == 1
+    diff = result.json()["plan"][0]["diff"]
+    assert "+        sidecar.istio.io/proxyCPU: 200m\n" in diff
+    assert "+        sidecar.istio.io/proxyMemoryLimit: 1Gi\n" in diff
+
+
+def test_conflict_rereads_and_patches_with_the_new_version(fp, mesh_cli):
+    objs = _cluster()
+    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_kubectl(fp, _patch_args(WANTED), returncode=1,
+                     stderr='Error from server (Conflict): Operation cannot be fulfilled on deployments.apps "web": '
+                            'the object has been modified; please apply your changes to the latest version\n')
+    newer = json.loads(json.dumps(objs[1]))
+    newer["metadata"]["resourceVersion"] = "101"
+    newer["spec"]["template"]["metadata"]["annotations"]["team"] = "a"
+    register_kubectl(fp, ["get", "deployments.apps", "web", "-n", NS, "-o", "json"], stdout=json.dumps(newer))
+    register_kubectl(fp, _patch_args(WANTED, rv="101"), stdout=_patched(newer, WANTED))
+    result = mesh_cli(*ARGS, "--no-wait")
+    assert result.exit_code == 0, result.stderr
+    assert "changed since it was read" in result.stderr
+
+
+def test_forbidden_patch_exits_4_with_nothing_written(fp, mesh_cli):
+    register_kubectl(fp, READ, stdout=kube_list(*_cluster()))
+    register_kubectl(fp, _patch_args(WANTED), returncode=1,
+                     stderr='Error from server (Forbidden): deployments.apps "web" is forbidden: User "dev" cannot '
+                            'patch resource "deployments" in API group "apps" in the namespace "my-app"\n')
+    result = mesh_cli(*ARGS, "-o", "json")
+    assert result.exit_code == 4
+    doc = result.json()
+    assert doc["error"]["type"] == "Forbidden" and doc["plan"] == []
+    assert fp.call_count(["kubectl", "rollout", fp.any()]) == 0
+
+
+def test_rollout_timeout_exits_4(fp, mesh_cli):
+    objs = _cluster()
+    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
+    register_kubectl(fp, STATUS, returncode=1, stderr="error: timed out waiting for the condition\n")
+    result = mesh_cli(*ARGS, "-o", "json")
+    assert result.exit_code == 4
+    assert result.json()["error"]["type"] == "Timeout"
+    assert result.json()["plan"][0]["status"] == "applied"
+
+
+def test_proxies_without_the_values_fail_verification(fp, mesh_cli):
+    objs = _cluster()
+    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
+    register_kubectl(fp, STATUS, stdout="ok\n")
+    register_kubectl(fp, PODS, stdout=_rolled_pods(requests=("100m", "128Mi")))
+    result = mesh_cli(*ARGS, "-o", "json")
+    assert result.exit_code == 1
+    check = result.json()["checks"][-1]
+    assert check["id"] == "proxy-resources" and check["result"] == "fail"
+
+
+def test_unmeshed_workload_is_warned_about(fp, mesh_cli):
+    objs = [namespace(NS), *deployment_with_pods("web")]
+    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    result = mesh_cli(*ARGS, "--dry-run", "-o", "json")
+    check = result.json()["checks"][0]
+    assert check["result"] == "warn" and "not in the mesh" in check["message"]
+    assert check["hint"] == "enable injection: kubectl mesh enable my-app"
+
+
+def test_statefulset(fp, mesh_cli):
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+           "metadata": {"name": "db", "namespace": NS, "resourceVersion": "5"},
+           "spec": {"selector": {"matchLabels": {"app": "db"}},
+                    "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": []}}}}
+    register_kubectl(fp, ["get", "namespaces,pods,statefulsets.apps,replicasets.apps", "-n", NS, "-o", "json"],
+                     stdout=kube_list(namespace(NS), sts))
+    result = mesh_cli("sidecar-resources", "sts/db", "-n", NS, "--cpu", "1", "--memory", "1Gi", "--dry-run",
+                      "-o", "json")
+    assert result.exit_code == 0
+    assert result.json()["plan"][0]["command"].startswith("kubectl patch statefulsets.apps db -n my-app")
+
+
+def test_workload_not_found_exits_1(fp, mesh_cli):
+    register_kubectl(fp, READ, stdout=kube_list(namespace(NS)))
+    result = mesh_cli(*ARGS)
+    assert result.exit_code == 1
+    assert "deployment/web not found in namespace my-app" in result.stderr
+
+
+def test_existing_limit_below_the_new_request_exits_2(fp, mesh_cli):
+    register_kubectl(fp, READ, stdout=kube_list(*_cluster({merge.PROXY_CPU_LIMIT: "100m"})))
+    result = mesh_cli("sidecar-resources", "deploy/web", "-n", NS, "--cpu", "200m", "--memory", "1Gi")
+    assert result.exit_code == 2
+    assert "request 200m is greater than limit 100m" in result.stderr
+    assert "--cpu-limit" in result.stderr
+    assert fp.call_count(["kubectl", "patch", fp.any()]) == 0
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["deploy/web", "--cpu", "fast", "--memory", "1Gi"], 'invalid --cpu "fast"'),
+    (["deploy/web", "--cpu", "100m", "--memory", "1GB"], 'invalid --memory "1GB"'),
+    (["deploy/web", "--cpu", "-1", "--memory", "1Gi"], 'invalid --cpu "-1": must not be negative'),
+    (["deploy/web", "--cpu", "2", "--memory", "1Gi", "--cpu-limit", "1"], "request 2 is greater than limit 1"),
+    (["deploy/web", "--cpu", "1", "--memory", "2Gi", "--memory-limit", "1Gi"], "request 2Gi is greater than limit 1Gi"),
+    (["deploy/web", "--cpu", "1", "--memory", "1Gi", "--cpu-limit", "x"], 'invalid --cpu-limit "x"'),
+    (["job/web", "--cpu", "1", "--memory", "1Gi"], 'invalid workload kind "job"'),
+    (["deploy/Web", "--cpu", "1", "--memory", "1Gi"], 'invalid workload name "Web"'),
+    (["deploy/web", "--kind", "sts", "--cpu", "1", "--memory", "1Gi"], "contradicts --kind sts"),
+    (["deploy/web", "--memory", "1Gi"], "Missing option '--cpu'"),
+    (["deploy/web", "--cpu", "1"], "Missing option '--memory'"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_call(fp, mesh_cli, argv, needle):
+    result = mesh_cli("sidecar-resources", *argv, "-n", NS)
+    assert result.exit_code == 2, result.stdout
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(fp.calls) == 0
+
+
+def test_global_options_anywhere(fp, mesh_cli):
+    fp.register(["kubectl", "--context", "prod", *READ], stdout=kube_list(*_cluster(WANTED)))
+    result = mesh_cli("--context", "prod", "sidecar-resources", "--no-wait", "deploy/web", "--cpu", "200m",
+                      "-n", NS, "--memory", "256Mi", "--cpu-limit", "1", "--memory-limit", "1Gi")
+    assert result.exit_code == 0, result.stderr
