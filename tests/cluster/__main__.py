@@ -1,0 +1,60 @@
+"""Run the test API server by hand:
+
+    python -m tests.cluster --kubeconfig /tmp/kc [--load FILE.yaml ...] [--native-sidecars]
+        [--ready-after SECONDS] [--no-istio] [--gateway-api]
+
+Prints the server URL, writes the kubeconfig and serves until interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .cluster import TestCluster
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True, help="where to write a kubeconfig for the server")
+    parser.add_argument("--context", default="test", help="context (and cluster/user) name (default: test)")
+    parser.add_argument("--namespace", default=None, help="namespace of the kubeconfig context")
+    parser.add_argument("--load", action="append", default=[], metavar="FILE.yaml",
+                        help="preload the objects of a YAML file (repeatable)")
+    parser.add_argument("--native-sidecars", action="store_true", help="inject istio-proxy as a native sidecar")
+    parser.add_argument("--ready-after", type=float, default=0.0, metavar="SECONDS",
+                        help="pods become Ready this long after creation (default 0)")
+    parser.add_argument("--no-istio", action="store_true", help="no Istio CRDs, istiod or injection")
+    parser.add_argument("--gateway-api", action="store_true", help="serve the Gateway API CRDs")
+    parser.add_argument("--proxy-never-ready", action="store_true", help="istio-proxy containers never get ready")
+    args = parser.parse_args(argv)
+
+    cluster = TestCluster(
+        native_sidecars=args.native_sidecars, ready_after=args.ready_after,
+        istio_installed=not args.no_istio, gateway_api=args.gateway_api,
+        proxy_ready=not args.proxy_never_ready,
+    )
+    for f in args.load:
+        cluster.load(Path(f).read_text(encoding="utf-8"))
+    cluster.start()
+    path = cluster.write_kubeconfig(args.kubeconfig, context=args.context, namespace=args.namespace)
+    print(cluster.url, flush=True)
+    print(f"kubeconfig written to {path}; Ctrl-C to stop", file=sys.stderr, flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
