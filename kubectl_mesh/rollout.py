@@ -53,3 +53,38 @@ def wait(runner, namespace: str, workloads: list[WorkloadRef], timeout: float, p
             continue
         results.append(WaitResult(workload, True, f"{workload} rolled out"))
     return results
+
+
+def complete(workload: dict) -> bool:
+    """Has the workload's last rollout finished? The conditions `kubectl rollout
+    status` waits for, read from the object's status."""
+    spec = workload.get("spec") or {}
+    status = workload.get("status") or {}
+    generation = (workload.get("metadata") or {}).get("generation")
+    if generation is not None and status.get("observedGeneration", 0) < generation:
+        return False
+    kind = workload.get("kind")
+    if kind == "Deployment":
+        wanted = spec.get("replicas", 1)
+        updated = status.get("updatedReplicas", 0)
+        return (updated >= wanted and status.get("replicas", 0) <= updated
+                and status.get("availableReplicas", 0) >= updated)
+    if kind == "StatefulSet":
+        wanted = spec.get("replicas", 1)
+        if status.get("updateRevision") and status.get("currentRevision") != status.get("updateRevision"):
+            return False
+        return status.get("readyReplicas", 0) >= wanted
+    if kind == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+        return status.get("updatedNumberScheduled", 0) >= desired and status.get("numberAvailable", 0) >= desired
+    return True
+
+
+def in_progress(snapshot, namespace: str) -> list[WorkloadRef]:
+    """Workloads of the namespace whose rollout has not finished (e.g. one an
+    interrupted run started): a re-run waits for them before verifying."""
+    return [
+        WorkloadRef(w["kind"], namespace, w["metadata"]["name"])
+        for w in snapshot.workloads(namespace)
+        if not complete(w)
+    ]

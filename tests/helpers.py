@@ -94,7 +94,8 @@ def deployment(name: str, ns: str = "my-app", *, labels: dict | None = None, rep
                 "spec": {"containers": [{"name": "app", "image": "app:1"}]},
             },
         },
-        "status": {"replicas": replicas, "readyReplicas": replicas, "observedGeneration": 1},
+        "status": {"replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
+                   "availableReplicas": replicas, "observedGeneration": 1},
     }
 
 

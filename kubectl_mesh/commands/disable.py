@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, injection, inventory, mesh, mtls
+from kubectl_mesh import errors, injection, inventory, mesh, mtls, rollout
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands.enable import apply_restarts, restart_steps
 from kubectl_mesh.complete import complete_namespaces
@@ -82,7 +82,8 @@ def command(settings, ns, restart_policy, wait, force):
     if settings.dry_run:
         report.summary = dry_run_summary(report.plan)
         return report
-    apply_restarts(runner, settings, namespace, plan, steps, wait, report)
+    apply_restarts(runner, settings, namespace, plan, steps, wait, report,
+                   unfinished=rollout.in_progress(snapshot, namespace))
     if wait or not steps:
         after = read_cluster(runner, namespace=namespace)
         report.add(*sidecar_left_checks(after, namespace))

@@ -35,28 +35,34 @@ def orphan_checks(namespace: str, plan: injection.RestartPlan) -> list[Check]:
 
 
 def apply_restarts(runner, settings, namespace: str, plan: injection.RestartPlan, steps: list[Step],
-                   wait: bool, report: Report) -> None:
-    """One `kubectl rollout restart` for all, then wait for each rollout."""
+                   wait: bool, report: Report, unfinished: list | None = None) -> None:
+    """One `kubectl rollout restart` for all, then wait for each rollout, and for
+    the rollouts already under way (`unfinished`, e.g. left by an interrupted run)."""
     refs = [r.workload for r in plan.restarts]
-    if not refs:
+    if refs:
+        rollout.restart(runner, namespace, refs)
+        for step in steps:
+            step.status = APPLIED
+    pending = list(dict.fromkeys([*refs, *(unfinished or [])]))
+    if not wait or not pending:
         return
-    rollout.restart(runner, namespace, refs)
-    for step in steps:
-        step.status = APPLIED
-    if not wait:
-        return
-    results = rollout.wait(runner, namespace, refs, settings.timeout, progress)
-    by_ref = {str(r.workload): r for r in results}
-    for step in steps:
-        result = by_ref.get(step.target)
-        if result and not result.ok:
+    results = rollout.wait(runner, namespace, pending, settings.timeout, progress)
+    steps_by_target = {step.target: step for step in steps}
+    for result in results:
+        target = str(result.workload)
+        step = steps_by_target.get(target)
+        if step is None:  # a rollout we only waited for
+            report.add(Check("rollout-complete", "rollouts", target, "pass" if result.ok else "fail",
+                             f"{target}: rollout already under way {'finished' if result.ok else 'did not finish'}",
+                             "" if result.ok else result.message))
+        elif not result.ok:
             step.status = FAILED
             step.reason += f"; {result.message}"
-            if isinstance(result.error, errors.TimedOut) and report.error is None:
-                report.error = errors.TimedOut(
-                    f"rollout not finished within --timeout {settings.timeout:g}s: {step.target}; "
-                    f"run the same command again to keep waiting"
-                )
+        if not result.ok and isinstance(result.error, errors.TimedOut) and report.error is None:
+            report.error = errors.TimedOut(
+                f"rollout not finished within --timeout {settings.timeout:g}s: {target}; "
+                f"run the same command again to keep waiting"
+            )
 
 
 def finish_with_verify(settings, runner, namespace: str, report: Report, *, use_istioctl: bool,
@@ -112,7 +118,8 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     if settings.dry_run:
         report.summary = dry_run_summary(report.plan)
         return report
-    apply_restarts(runner, settings, namespace, plan, steps, wait, report)
+    apply_restarts(runner, settings, namespace, plan, steps, wait, report,
+                   unfinished=rollout.in_progress(snapshot, namespace))
     nothing = label.status != APPLIED and not steps
     if not wait and steps:
         report.notes.append(f"not verified (--no-wait): run `kubectl mesh verify {namespace}` once the rollouts finish")

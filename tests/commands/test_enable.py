@@ -238,3 +238,20 @@ def test_root_policies_forbidden_is_tolerated(fp, mesh_cli):
                 stderr='Error from server (Forbidden): peerauthentications.security.istio.io is forbidden\n')
     result = mesh_cli("verify", "my-app", "--no-istioctl")
     assert result.exit_code == 0
+
+
+def test_rerun_waits_for_a_rollout_already_under_way(fp, mesh_cli):
+    """After an interrupt the label and restart are done but a rollout is unfinished:
+    the re-run restarts nothing, waits for it, then verifies."""
+    objs = _after()
+    objs[1]["status"]["updatedReplicas"] = 1  # web: one of two replicas updated
+    register_cluster(fp, objs)
+    register_kubectl(fp, _status("web"), stdout='deployment "web" successfully rolled out\n')
+    register_cluster(fp, _after())
+    result = mesh_cli("enable", "my-app", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert [s["status"] for s in doc["plan"]] == ["unchanged"]
+    check = next(c for c in doc["checks"] if c["id"] == "rollout-complete")
+    assert (check["subject"], check["result"]) == ("deployment/web", "pass")
+    assert fp.call_count(["kubectl", "rollout", "restart", fp.any()]) == 0
