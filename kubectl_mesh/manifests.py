@@ -13,6 +13,7 @@ document that is not a Kubernetes object.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from kubectl_mesh.errors import UsageError
 from kubectl_mesh.snapshot import CLUSTER_SCOPED, flatten
 
 EXTENSIONS = (".yaml", ".yml", ".json")
+_FIRST_CHAR = re.compile(r"\S")
 STDIN = "-"
 
 
@@ -29,11 +31,13 @@ STDIN = "-"
 class Manifests:
     objects: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    # (kind, namespace, name) -> "file:line" of the document that declared it.
-    origins: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # (kind, namespace, name) -> (file, line) of the document that declared it.
+    origins: dict[tuple[str, str, str], tuple[str, int]] = field(default_factory=dict)
 
     def origin(self, kind: str, namespace: str | None, name: str) -> str | None:
-        return self.origins.get((kind, "" if kind in CLUSTER_SCOPED else namespace or "", name))
+        """"file:line" of the document that declared an object."""
+        where = self.origins.get((kind, "" if kind in CLUSTER_SCOPED else namespace or "", name))
+        return f"{where[0]}:{where[1]}" if where else None
 
 
 def load(paths: list[str] | tuple[str, ...], *, namespace: str | None = None,
@@ -91,8 +95,8 @@ def _walk(directory: Path, found: list[str]) -> None:
 
 def parse(text: str, source: str) -> list[tuple[dict, int]]:
     """The objects in one file's text with the line (1-based) each document starts on."""
-    stripped = text.lstrip()
-    if source.lower().endswith(".json") or stripped[:1] in ("{", "["):
+    first = _FIRST_CHAR.search(text)
+    if source.lower().endswith(".json") or (first and first.group() in "{["):
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -137,8 +141,8 @@ def _objects(documents: list[tuple[object, int]], source: str) -> list[tuple[dic
         for obj in flatten(document):
             if not isinstance(obj, dict):
                 raise UsageError(f"{source}:{line}: a List item is not a Kubernetes object")
-            missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]
-            if missing:
+            if not obj.get("apiVersion") or not obj.get("kind"):
+                missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]
                 raise UsageError(f"{source}:{line}: object has no {' and '.join(missing)}")
             metadata = obj.get("metadata")
             if not isinstance(metadata, dict) or not metadata.get("name"):
@@ -148,14 +152,19 @@ def _objects(documents: list[tuple[object, int]], source: str) -> list[tuple[dic
 
 
 def _add(result: Manifests, parsed: list[tuple[dict, int]], source: str, default_ns: str) -> None:
+    objects, origins = result.objects, result.origins
     for obj, line in parsed:
         kind = obj["kind"]
         metadata = obj["metadata"]
-        if kind not in CLUSTER_SCOPED and not metadata.get("namespace"):
-            metadata["namespace"] = default_ns
-        key = (kind, "" if kind in CLUSTER_SCOPED else metadata["namespace"], metadata["name"])
-        result.objects.append(obj)
-        result.origins.setdefault(key, f"{source}:{line}")
+        if kind in CLUSTER_SCOPED:
+            key = (kind, "", metadata["name"])
+        else:
+            if not metadata.get("namespace"):
+                metadata["namespace"] = default_ns
+            key = (kind, metadata["namespace"], metadata["name"])
+        objects.append(obj)
+        if key not in origins:
+            origins[key] = (source, line)
 
 
 # -- what the manifests will run --------------------------------------------------
@@ -174,24 +183,42 @@ def snapshot(manifests: Manifests, *, source: str = "manifests"):
     (or when the namespace is not among the manifests, so that its labels are
     unknown: then injection is assumed unless the template opts out).
     """
+    from kubectl_mesh.mesh import WORKLOAD_KINDS
     from kubectl_mesh.snapshot import Snapshot
 
-    first = Snapshot(manifests.objects, source=source)
+    objects = manifests.objects
+    if not any(o["kind"] in WORKLOAD_KINDS for o in objects):
+        return Snapshot(objects, source=source)
+    first = Snapshot(objects, source=source)
     planned = planned_pods(first)
     if not planned:
         return first
-    return Snapshot([*manifests.objects, *planned], source=source)
+    return Snapshot([*objects, *planned], source=source)
+
+
+def _owners_of_pods(snap) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of the workloads that own pods by ownerReferences
+    (a Deployment through its ReplicaSet), as `kubectl get -o json` output has them."""
+    owners: set[tuple[str, str, str]] = set()
+    for pod in snap.pods():
+        ref = snap.workload_of(pod) if (pod.get("metadata") or {}).get("ownerReferences") else None
+        if ref is not None:
+            owners.add((ref.kind, ref.namespace, ref.name))
+    return owners
 
 
 def planned_pods(snap) -> list[dict]:
     from kubectl_mesh import mesh
 
     pods = []
+    owned = _owners_of_pods(snap)
     for workload in snap.workloads():
         spec = workload.get("spec") or {}
         if workload["kind"] != "DaemonSet" and spec.get("replicas", 1) == 0:
             continue
         ns = mesh.namespace_of(workload)
+        if (workload["kind"], ns, mesh.name_of(workload)) in owned:
+            continue
         if spec.get("selector") and snap.select_pods_by_selector(ns, spec["selector"]):
             continue  # the manifests carry its pods
         template = mesh.template_meta(workload)

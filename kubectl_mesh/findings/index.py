@@ -101,6 +101,8 @@ def weight_of(destination: dict) -> int | None:
 class MeshIndex:
     def __init__(self, snapshot: Snapshot):
         self.snapshot = snapshot
+        # Results a check module computes once for its several checks.
+        self.cache: dict[str, object] = {}
 
     # -- what the snapshot can tell ---------------------------------------------------
     @property
@@ -134,6 +136,10 @@ class MeshIndex:
 
     # -- namespaces and pods ------------------------------------------------------------
     def namespaces(self) -> list[str]:
+        return self._namespaces
+
+    @cached_property
+    def _namespaces(self) -> list[str]:
         return self.snapshot.namespace_names()
 
     @cached_property

@@ -32,9 +32,16 @@ ANNOTATIONS = {
 MINIMUM = {"cpu": (CPU_MIN, "100m"), "memory": (MEMORY_MIN, "128Mi")}
 
 
-def _meshed_targets(index: MeshIndex):
-    """(Ref, namespace, annotations) of each meshed workload's pod template, and of
-    meshed pods that no workload of the snapshot owns."""
+def _meshed_targets(index: MeshIndex) -> list[tuple[Ref, dict]]:
+    """(Ref, annotations) of each meshed workload's pod template, and of meshed pods
+    that no workload of the snapshot owns (computed once for both checks)."""
+    cached = index.cache.get("meshed-targets")
+    if cached is None:
+        cached = index.cache["meshed-targets"] = list(_find_meshed_targets(index))
+    return cached
+
+
+def _find_meshed_targets(index: MeshIndex):
     owned = set()
     for workload in index.snapshot.workloads():
         ns = namespace_of(workload)
