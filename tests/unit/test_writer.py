@@ -1,0 +1,265 @@
+"""writer.py: read, merge, write with the resourceVersion read; retries; backups; dry-run diffs."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubectl_mesh import errors, merge
+from kubectl_mesh.report import APPLIED, FAILED, PLANNED, UNCHANGED
+from kubectl_mesh.runner import Runner
+from kubectl_mesh.writer import ObjectRef, Writer, WriteStep, yaml_diff
+
+REF = ObjectRef("DestinationRule", "my-app", "my-app")
+GET = ("get", "destinationrules.networking.istio.io", "my-app", "-n", "my-app", "-o", "json")
+
+
+@dataclass
+class Settings:
+    dry_run: bool = False
+    context: str | None = None
+    kubeconfig: str | None = None
+
+
+class FakeRunner(Runner):
+    """Answers kubectl calls from a script of (args, outcome): outcome is stdout or an exception."""
+
+    def __init__(self, script):
+        super().__init__()
+        self.script = list(script)
+        self.seen: list[tuple[tuple[str, ...], str | None, bool]] = []
+
+    def kubectl(self, *args, stdin=None, mutating=False, timeout=None):
+        self.seen.append((args, stdin, mutating))
+        expected, outcome = self.script.pop(0)
+        assert args == expected, f"unexpected call {args}, expected {expected}"
+        if isinstance(outcome, Exception):
+            raise outcome
+        if callable(outcome):
+            return outcome(stdin)
+        return outcome
+
+
+def echo(resource_version):
+    def answer(stdin):
+        obj = json.loads(stdin)
+        obj["metadata"]["resourceVersion"] = resource_version
+        return json.dumps(obj)
+
+    return answer
+
+
+def rule(rv="10", subsets=None, **spec):
+    return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": "my-app", "namespace": "my-app", "resourceVersion": rv, "uid": "u1",
+                         "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"host": "my-app", "subsets": subsets or [], **spec},
+            "status": {"validationMessages": []}}
+
+
+def add_stable(current):
+    return merge.destination_rule_subsets(current, name="my-app", namespace="my-app", host="my-app",
+                                          wanted=[{"name": "stable", "labels": {"version": "v1"}}])
+
+
+REPLACE = ("replace", "-f", "-", "-o", "json")
+CREATE = ("create", "-f", "-", "-o", "json")
+
+
+def backups() -> list[Path]:
+    return sorted(p for p in Path(os.environ["KUBECTL_MESH_STATE_DIR"]).rglob("*.yaml"))
+
+
+def test_unchanged_writes_nothing():
+    runner = FakeRunner([])
+    current = add_stable(rule())
+    step = Writer(runner, Settings()).apply(REF, add_stable, current, reason="subsets")
+    assert step.status == UNCHANGED and step.command == "" and runner.seen == []
+    assert step.reason == "subsets: already so"
+    assert backups() == []
+
+
+def test_status_and_server_fields_do_not_count_as_changes():
+    current = add_stable(rule())
+    current["status"] = {"other": True}
+    step = Writer(FakeRunner([]), Settings()).apply(REF, lambda c: {**c, "status": {}}, current, reason="r")
+    assert step.status == UNCHANGED
+
+
+def test_replace_carries_the_resource_version_and_backs_up_first():
+    runner = FakeRunner([(REPLACE, echo("11"))])
+    step = Writer(runner, Settings(context="prod")).apply(REF, add_stable, rule(), reason="subsets")
+    assert step.status == APPLIED and step.action == "update" and step.attempts == 1
+    (args, stdin, mutating), = runner.seen
+    sent = json.loads(stdin)
+    assert mutating is True
+    assert sent["metadata"]["resourceVersion"] == "10" and sent["metadata"]["uid"] == "u1"
+    assert "managedFields" not in sent["metadata"] and "status" not in sent
+    assert sent["spec"]["subsets"] == [{"name": "stable", "labels": {"version": "v1"}}]
+    saved, = backups()
+    assert step.backup == str(saved) and "/backups/prod/my-app/" in str(saved)
+    assert step.restore == f"kubectl --context prod replace -f {saved}"
+    restored = yaml.safe_load(saved.read_text())
+    assert restored["spec"]["subsets"] == [] and "resourceVersion" not in restored["metadata"]
+    assert step.as_dict()["restore"] == step.restore and step.as_dict()["backup"] == step.backup
+
+
+def test_create_when_absent_has_no_backup():
+    runner = FakeRunner([(CREATE, echo("1"))])
+    step = Writer(runner, Settings()).apply(REF, add_stable, None, reason="subsets", action="subsets")
+    assert step.status == APPLIED and step.action == "subsets" and step.command == "kubectl create -f - -o json"
+    assert "backup" not in step.as_dict() and backups() == []
+
+
+def test_dry_run_diffs_and_never_calls():
+    runner = FakeRunner([])
+    step = Writer(runner, Settings(dry_run=True)).apply(REF, add_stable, rule(), reason="subsets")
+    assert step.status == PLANNED and runner.seen == [] and backups() == []
+    assert step.command == "kubectl replace -f - -o json"
+    assert step.diff == (
+        "--- a/destinationrule/my-app -n my-app\n"
+        "+++ b/destinationrule/my-app -n my-app\n"
+        "@@ -5,4 +5,7 @@\n"
+        "   namespace: my-app\n"
+        " spec:\n"
+        "   host: my-app\n"
+        "-  subsets: []\n"
+        "+  subsets:\n"
+        "+  - name: stable\n"
+        "+    labels:\n"
+        "+      version: v1\n"
+    )
+
+
+def test_conflict_rereads_remerges_and_keeps_the_concurrent_change():
+    concurrent = rule("12", subsets=[{"name": "hotfix", "labels": {"version": "v1.1"}}])
+    runner = FakeRunner([
+        (REPLACE, errors.Conflict("the object has been modified")),
+        (GET, json.dumps(concurrent)),
+        (REPLACE, echo("13")),
+    ])
+    messages = []
+    step = Writer(runner, Settings(), progress=messages.append).apply(REF, add_stable, rule(), reason="r")
+    assert step.status == APPLIED and step.attempts == 2
+    second = json.loads(runner.seen[2][1])
+    assert second["metadata"]["resourceVersion"] == "12"
+    assert [s["name"] for s in second["spec"]["subsets"]] == ["hotfix", "stable"]
+    assert messages == ["destinationrule/my-app changed since it was read; reading it again and merging "
+                        "(attempt 1 of 5)"]
+    saved, = backups()  # the first backup was of a version never changed
+    assert yaml.safe_load(saved.read_text())["spec"]["subsets"][0]["name"] == "hotfix"
+
+
+def test_conflict_after_which_nothing_is_left_to_do():
+    runner = FakeRunner([(REPLACE, errors.Conflict("modified")), (GET, json.dumps(add_stable(rule("12"))))])
+    step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
+    assert step.status == UNCHANGED and len(runner.seen) == 2
+
+
+def test_gives_up_after_bounded_attempts():
+    script = []
+    for _ in range(3):
+        script += [(REPLACE, errors.Conflict("modified")), (GET, json.dumps(rule()))]
+    runner = FakeRunner(script)
+    with pytest.raises(errors.Conflict) as caught:
+        Writer(runner, Settings(), attempts=3).apply(REF, add_stable, rule(), reason="r")
+    assert "gave up after 3 attempts, nothing was overwritten" in caught.value.message
+    assert caught.value.exit_code == 1
+    assert backups() == []
+
+
+def test_already_exists_on_create_merges_into_what_appeared():
+    appeared = rule("5", subsets=[{"name": "x", "labels": {"a": "b"}}])
+    runner = FakeRunner([(CREATE, errors.AlreadyExists("exists")), (GET, json.dumps(appeared)), (REPLACE, echo("6"))])
+    step = Writer(runner, Settings()).apply(REF, add_stable, None, reason="r")
+    assert step.status == APPLIED
+    assert [s["name"] for s in json.loads(runner.seen[2][1])["spec"]["subsets"]] == ["x", "stable"]
+
+
+def test_deleted_meanwhile_is_created_again():
+    runner = FakeRunner([(REPLACE, errors.NotFound("gone")), (CREATE, echo("1"))])
+    step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
+    assert step.status == APPLIED and step.action == "create"
+    assert "resourceVersion" not in json.loads(runner.seen[1][1])["metadata"]
+
+
+def test_other_errors_propagate_and_drop_the_backup():
+    runner = FakeRunner([(REPLACE, errors.Forbidden("forbidden"))])
+    with pytest.raises(errors.Forbidden):
+        Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
+    assert backups() == []
+
+
+def test_a_write_the_server_did_not_keep_fails_the_step():
+    runner = FakeRunner([(REPLACE, json.dumps(rule("11")))])
+    step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="subsets")
+    assert step.status == FAILED and step.reason == "subsets: the API server did not keep the change"
+
+
+def test_read_returns_none_when_absent():
+    runner = FakeRunner([(GET, errors.NotFound("no"))])
+    assert Writer(runner, Settings()).read(REF) is None
+
+
+# -- patch --------------------------------------------------------------------------------------------
+WORKLOAD = {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "my-app", "resourceVersion": "41"},
+            "spec": {"template": {"metadata": {"annotations": {"a": "b"}}}}}
+DEPLOY = ObjectRef("Deployment", "my-app", "web")
+PROXY = {merge.PROXY_CPU: "1"}
+
+
+def patch_args(rv):
+    body = {"spec": {"template": {"metadata": {"annotations": PROXY}}}, "metadata": {"resourceVersion": rv}}
+    return ("patch", "deployments.apps", "web", "-n", "my-app", "--type", "merge", "-p",
+            json.dumps(body, separators=(",", ":")), "-o", "json")
+
+
+def make(current):
+    return merge.annotations_patch(current, PROXY)
+
+
+def test_patch_is_conditional_and_verified():
+    runner = FakeRunner([(patch_args("41"), json.dumps(merge.template_annotations(WORKLOAD, PROXY)))])
+    step = Writer(runner, Settings()).patch(DEPLOY, make, WORKLOAD, reason="r")
+    assert step.status == APPLIED and step.target == "deployment/web"
+    assert step.restore.startswith("kubectl replace -f ")
+
+
+def test_patch_conflict_rereads():
+    newer = {**WORKLOAD, "metadata": {**WORKLOAD["metadata"], "resourceVersion": "42"}}
+    runner = FakeRunner([
+        (patch_args("41"), errors.Conflict("modified")),
+        (("get", "deployments.apps", "web", "-n", "my-app", "-o", "json"), json.dumps(newer)),
+        (patch_args("42"), json.dumps(merge.template_annotations(newer, PROXY))),
+    ])
+    step = Writer(runner, Settings()).patch(DEPLOY, make, WORKLOAD, reason="r")
+    assert step.status == APPLIED and step.attempts == 2
+    assert len(backups()) == 1
+
+
+def test_patch_unchanged_and_dry_run():
+    done = merge.template_annotations(WORKLOAD, PROXY)
+    assert Writer(FakeRunner([]), Settings()).patch(DEPLOY, make, done, reason="r").status == UNCHANGED
+    step = Writer(FakeRunner([]), Settings(dry_run=True)).patch(DEPLOY, make, WORKLOAD, reason="r")
+    assert step.status == PLANNED
+    assert "+        sidecar.istio.io/proxyCPU: '1'\n" in step.diff
+    assert "resourceVersion" not in step.diff
+
+
+def test_patch_not_kept_fails():
+    runner = FakeRunner([(patch_args("41"), json.dumps(WORKLOAD))])
+    assert Writer(runner, Settings()).patch(DEPLOY, make, WORKLOAD, reason="r").status == FAILED
+
+
+def test_yaml_diff_of_a_new_object_and_object_refs():
+    diff = yaml_diff(None, {"kind": "X", "metadata": {"name": "a"}}, "x/a")
+    assert diff.startswith("--- /dev/null\n+++ b/x/a\n")
+    assert ObjectRef.of(rule()) == REF and REF.resource == "destinationrules.networking.istio.io"
+    assert ObjectRef("PeerAuthentication", "n", "d").resource == "peerauthentications.security.istio.io"
+    assert isinstance(WriteStep("a", "t", "c", "r"), WriteStep)
