@@ -97,18 +97,31 @@ def breakers_info(snapshot, ns: str) -> list[dict]:
     return result
 
 
+# The guide's circuit-breaker fields first, in its order; any others after them.
+LIMIT_ORDER = ("maxConnections", "connectTimeout", "http1MaxPendingRequests", "http2MaxRequests",
+               "maxRequestsPerConnection", "maxRetries", "consecutive5xxErrors", "consecutiveGatewayErrors",
+               "interval", "baseEjectionTime", "maxEjectionPercent")
+
+
 def flatten_limits(settings: dict) -> dict:
-    """connectionPool.tcp.maxConnections=100 -> {"maxConnections": 100}, for one line."""
+    """{connectionPool: {tcp: {maxConnections: 100}}, ...} -> {"maxConnections": 100, ...}
+    for one line, in the guide's order whatever order the API server keeps keys in."""
     flat: dict = {}
 
     def walk(value, key=None):
         if isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, k)
+            for k in sorted(value, key=lambda k: (k not in LIMIT_ORDER,
+                                                  LIMIT_ORDER.index(k) if k in LIMIT_ORDER else 0, k)):
+                walk(value[k], k)
         elif key is not None:
             flat[key] = value
 
-    walk(settings)
+    for section in ("connectionPool", "outlierDetection"):
+        pool = settings.get(section) or {}
+        for part in ("tcp", "http"):
+            if part in pool:
+                walk(pool[part])
+        walk({k: v for k, v in pool.items() if k not in ("tcp", "http")})
     return flat
 
 
