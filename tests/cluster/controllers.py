@@ -20,6 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .selectors import match_selector_object
+
 if TYPE_CHECKING:
     from .core import Core
 
@@ -190,6 +192,19 @@ class Controllers:
                    for r in o["metadata"].get("ownerReferences") or [])
         ]
 
+    def _adopt(self, resource, owner: dict) -> None:
+        """Adopt orphans the owner's selector matches (Kubernetes' ControllerRef adoption)."""
+        selector = (owner.get("spec") or {}).get("selector")
+        if not selector:
+            return
+        for obj in self.core.store.list(resource, owner["metadata"]["namespace"]):
+            meta = obj["metadata"]
+            if controller_of(obj) is None and match_selector_object(selector, meta.get("labels") or {}):
+                upd = dict(obj)
+                upd["metadata"] = dict(meta, ownerReferences=list(meta.get("ownerReferences") or [])
+                                       + [controller_ref(owner)])
+                self.core.internal_write(resource, upd, old=obj)
+
     def _set_status(self, resource, obj: dict, status: dict) -> None:
         if obj.get("status") != status:
             new = dict(obj, status=status)
@@ -339,6 +354,7 @@ class Controllers:
         replicas = spec.get("replicas", 1)
         template = spec.get("template") or {}
         h = template_hash(template)
+        self._adopt(REPLICASETS, dep)
         rss = self._owned(REPLICASETS, ns, dep["metadata"]["uid"])
         revisions = [int((rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
                      for rs in rss]
@@ -455,6 +471,7 @@ class Controllers:
             return
         spec = rs.get("spec") or {}
         desired = spec.get("replicas", 1)
+        self._adopt(PODS, rs)
         pods = self._owned(PODS, ns, rs["metadata"]["uid"])
         if len(pods) < desired:
             for _ in range(desired - len(pods)):

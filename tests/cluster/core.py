@@ -237,10 +237,12 @@ class Core:
 
     def _field_checks(self, rt: ResourceType, version: str, obj: dict[str, Any], mode: str) -> list[str]:
         """Unknown-field handling per ``fieldValidation``; prunes in place, returns warnings."""
+        # JSON nulls decode to zero values (omitted) in Go types, and are dropped from custom
+        # resources; either way they are not stored (`creationTimestamp: null` in templates...).
+        cleaned = drop_nulls(obj)
+        obj.clear()
+        obj.update(cleaned)
         if rt.is_custom:
-            cleaned = drop_nulls(obj)
-            obj.clear()
-            obj.update(cleaned)
             unknown = [f"metadata.{k}" for k in obj.get("metadata") or {}
                        if k not in _META_FIELDS]
             unknown += find_unknown_fields(rt.schemas[version], obj, prune=True)

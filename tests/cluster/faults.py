@@ -120,6 +120,11 @@ class Faults:
         with self._lock:
             return list(self._rules)
 
+    def forbids(self, req: RequestInfo) -> bool:
+        """Would a ``forbid`` rule refuse this request? (for access reviews; consumes nothing)"""
+        with self._lock:
+            return any(r.action == "forbid" and r.matches(req) for r in self._rules)
+
     def take(self, req: RequestInfo) -> list[Rule]:
         """The rules that fire for this request (consuming their counts)."""
         fired = []

@@ -220,6 +220,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self._send_list(rt, version, items, rv, accept, query)
         if verb == "watch":
             return self._watch(cluster, route, query, accept)
+        if verb == "create" and rt.key == ("authorization.k8s.io", "selfsubjectaccessreviews"):
+            return self._access_review(cluster, self._decode(raw, record.content_type))
         if verb == "create":
             body = self._decode(raw, record.content_type)
             obj, warnings = core.create(rt, version, ns, body, dry_run=dry_run, field_validation=validation)
@@ -254,6 +256,20 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self._send_json(200, errors.status_success(name or "", rt.group, rt.plural,
                                                               obj["metadata"].get("uid")))
         raise errors.method_not_allowed()
+
+    def _access_review(self, cluster: TestCluster, review: Any) -> None:
+        """``kubectl auth can-i``: allowed unless a ``forbid`` fault switch covers the request."""
+        spec = (review or {}).get("spec") or {}
+        attrs = spec.get("resourceAttributes")
+        allowed = True
+        if attrs:
+            info = RequestInfo(attrs.get("verb", ""), attrs.get("resource", ""), attrs.get("group", ""),
+                               attrs.get("subresource", ""), attrs.get("namespace") or None, attrs.get("name") or None)
+            allowed = not cluster.faults.forbids(info)
+        # RBAC denials carry no reason, so kubectl prints a bare "no".
+        status: dict[str, Any] = {"allowed": allowed}
+        self._send_json(201, {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                              "metadata": {}, "spec": spec, "status": status})
 
     def _non_resource(self, cluster: TestCluster, parts: list[str], accept: str) -> bool:
         """Discovery, version, health and OpenAPI endpoints. Returns False for resource paths."""

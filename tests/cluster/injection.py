@@ -115,7 +115,9 @@ def _pod_ports(containers: list[dict]) -> str:
     ports = []
     for c in containers:
         for p in c.get("ports") or []:
-            ports.append(json.dumps(p, separators=(",", ":")))
+            # Field order of Go's ContainerPort, as Istio's structToJSON prints it.
+            ordered = {k: p[k] for k in ("name", "hostPort", "containerPort", "protocol", "hostIP") if k in p}
+            ports.append(json.dumps(ordered, separators=(",", ":")))
     if not ports:
         return "[\n]"
     return "[\n    " + "\n    ,".join(ports) + "\n]"
@@ -189,10 +191,16 @@ def inject(pod: dict[str, Any], revision: str, native_sidecars: bool) -> dict[st
         spec["initContainers"] = inits + [init]
         spec["containers"] = containers + [proxy]
 
-    existing = {v.get("name") for v in spec.get("volumes") or []}
-    spec["volumes"] = (spec.get("volumes") or []) + [
-        copy.deepcopy(v) for v in tmpl["volumes"] if v["name"] not in existing
-    ]
+    # Istio merges the pod onto its template: the template's volumes first, the pod's own after
+    # (a pod volume of the same name replaces the template's).
+    volumes = copy.deepcopy(tmpl["volumes"])
+    for v in spec.get("volumes") or []:
+        idx = next((i for i, t in enumerate(volumes) if t["name"] == v.get("name")), None)
+        if idx is None:
+            volumes.append(v)
+        else:
+            volumes[idx] = v
+    spec["volumes"] = volumes
 
     labels.setdefault("security.istio.io/tlsMode", "istio")
     labels.setdefault(

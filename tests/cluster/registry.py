@@ -100,6 +100,13 @@ def builtin_types() -> list[ResourceType]:
         _apps("ReplicaSet", "replicasets", short=["rs"], sub=("status", "scale")),
         _apps("StatefulSet", "statefulsets", short=["sts"], sub=("status", "scale")),
         _apps("DaemonSet", "daemonsets", short=["ds"], sub=("status",)),
+        # `kubectl auth can-i`: answered from the fault switches (see faults.forbid).
+        ResourceType(
+            group="authorization.k8s.io", versions=["v1"], storage_version="v1",
+            kind="SelfSubjectAccessReview", plural="selfsubjectaccessreviews",
+            singular="selfsubjectaccessreview", namespaced=False, verbs=["create"],
+            fingerprint="builtin:selfsubjectaccessreviews",
+        ),
         ResourceType(
             group="apiextensions.k8s.io", versions=["v1"], storage_version="v1",
             kind="CustomResourceDefinition", plural="customresourcedefinitions",
