@@ -291,6 +291,34 @@ def annotations_patch(workload: dict, annotations: dict[str, str]) -> dict | Non
     return patch
 
 
+def merge_diff(before: dict, after: dict) -> dict:
+    """The RFC 7396 JSON merge patch that turns `before` into `after` (both objects):
+    changed and new keys with their new values, removed keys as null, lists whole."""
+    patch: dict = {}
+    for key, value in after.items():
+        old = before.get(key, _MISSING)
+        if old is not _MISSING and _same(old, value):
+            continue
+        if isinstance(old, dict) and isinstance(value, dict):
+            nested = merge_diff(old, value)
+            if nested:
+                patch[key] = nested
+        else:
+            patch[key] = copy.deepcopy(value)
+    for key in before:
+        if key not in after:
+            patch[key] = None
+    return patch
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON (so that 1 and True differ, as they do on the wire)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch (what the API server does with --type merge)."""
     if not isinstance(patch, dict):

@@ -5,18 +5,22 @@ changes nothing it writes nothing (a second run plans nothing). Otherwise:
 
 - a new object goes to `kubectl create -f -`; if it appeared meanwhile
   (AlreadyExists) it is read and merged again;
-- an existing object is saved locally first (backup.save) and goes to
-  `kubectl replace -f -` carrying the resourceVersion that was read, so the
-  API server refuses it (409 Conflict) if anyone changed the object since;
-  then the object is read again, merged again and written again, a bounded
-  number of times. A concurrent change is never overwritten;
+- an existing object is saved locally first (backup.save), then changed
+  with `kubectl patch --type merge`: a JSON merge patch of exactly the
+  fields the merge changed, carrying the resourceVersion that was read, so
+  the API server refuses it (409 Conflict) if anyone changed the object
+  since; then the object is read again, merged again and written again, a
+  bounded number of times. A concurrent change is never overwritten. A
+  patch (rather than `kubectl replace`) leaves everything else alone,
+  including the `kubectl.kubernetes.io/last-applied-configuration`
+  annotation that `kubectl replace` would rewrite, and goes to whatever
+  version of the API the cluster serves;
 - under --dry-run nothing is written: the step carries a unified diff of
   the object's YAML instead.
 
 What the server returns is checked against the merge (merging it again must
 change nothing), so a write that did not land fails the step.
-`Writer.patch` does the same with a JSON merge patch that carries
-`metadata.resourceVersion` (a conditional patch).
+`Writer.patch` does the same with a merge patch the caller computes.
 """
 
 from __future__ import annotations
@@ -104,6 +108,18 @@ def for_write(obj: dict) -> dict:
     return body
 
 
+def conditional_patch(current: dict, desired: dict) -> dict:
+    """The JSON merge patch from `current` to `desired`, conditional on the resourceVersion read:
+    the API server answers 409 Conflict if the object changed since."""
+    from kubectl_mesh.merge import merge_diff
+
+    patch = merge_diff(for_write(clean(current)), for_write(clean(desired)))
+    version = (current.get("metadata") or {}).get("resourceVersion")
+    if version:
+        patch.setdefault("metadata", {})["resourceVersion"] = version
+    return patch
+
+
 def same(a: dict | None, b: dict | None) -> bool:
     """Equal for our purposes: the same object apart from status and server-owned metadata."""
     return clean(a) == clean(b)
@@ -140,7 +156,13 @@ class Writer:
                 return WriteStep(action or "keep", ref.target, "", f"{reason}: already so", UNCHANGED,
                                  attempts=attempt - 1)
             creating = current is None
-            args = ["create" if creating else "replace", "-f", "-", "-o", "json"]
+            if creating:
+                args = ["create", "-f", "-", "-o", "json"]
+                stdin = json.dumps(for_write(desired))
+            else:
+                args = ["patch", ref.resource, ref.name, "-n", ref.namespace, "--type", "merge",
+                        "-p", json.dumps(conditional_patch(current, desired), separators=(",", ":")), "-o", "json"]
+                stdin = None
             step = WriteStep(
                 action or ("create" if creating else "update"),
                 ref.target,
@@ -158,7 +180,7 @@ class Writer:
                 step.backup = str(saved)
                 step.restore = backup.restore_command(saved, self.settings.context, self.settings.kubeconfig)
             try:
-                out = self.runner.kubectl(*args, stdin=json.dumps(for_write(desired)), mutating=True)
+                out = self.runner.kubectl(*args, stdin=stdin, mutating=True)
             except errors.Conflict:
                 self._discard(saved)
                 self.progress(f"{ref.target} changed since it was read; reading it again and merging "

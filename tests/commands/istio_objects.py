@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 
+from kubectl_mesh.merge import apply_merge_patch
 from tests.helpers import ISTIO_KINDS, kube_list, pod
 
 NS = "my-app"
 # The one batched read of canary and circuit-breaker.
 SERVICE_READ = ["get", "services,pods," + ISTIO_KINDS, "-n", NS, "-o", "json"]
 CREATE = ["create", "-f", "-", "-o", "json"]
-REPLACE = ["replace", "-f", "-", "-o", "json"]
+PATCH_BODY = "<patch>"
 DR_RESOURCE = "destinationrules.networking.istio.io"
 VS_RESOURCE = "virtualservices.networking.istio.io"
 PA_RESOURCE = "peerauthentications.security.istio.io"
@@ -67,10 +69,30 @@ def weighted(*pairs, host: str = "my-app") -> dict:
 
 
 class Writes:
-    """What the faked `kubectl create|replace -f -` calls were sent, in order."""
+    """What the faked writes sent, in order: for `kubectl create -f -` the object, for
+    `kubectl patch --type merge -p PATCH` the object the patch makes of the one it was
+    registered against (its raw body in `patches`)."""
 
     def __init__(self):
         self.sent: list[dict] = []
+        self.patches: list[dict] = []
+
+    def patched(self, current: dict, resource_version: str | None):
+        """A pytest-subprocess callback: apply the -p body to `current`, answer like the API server."""
+
+        def callback(process):
+            args = list(process.args)
+            body = json.loads(args[args.index("-p") + 1])
+            self.patches.append(body)
+            base = {k: v for k, v in copy.deepcopy(current).items() if k != "status"}
+            self.sent.append(apply_merge_patch(base, body))
+            if resource_version is not None:
+                back = copy.deepcopy(self.sent[-1])
+                back["metadata"]["resourceVersion"] = resource_version
+                text = json.dumps(back)
+                process.stdout.write(text if isinstance(process.stdout, io.StringIO) else text.encode())
+
+        return callback
 
     def echo(self, resource_version: str | None):
         """Record what is sent; answer with it (as the API server does) unless the write fails."""
@@ -98,9 +120,32 @@ def register_write(fp, writes: Writes, verb: str = "replace", *, rv: str = "99",
                 returncode=returncode, stderr=stderr)
 
 
+def patch_args(resource: str, name: str, ns: str = NS) -> list:
+    """`kubectl patch` of one object, the -p body left open (checked through Writes)."""
+    return ["patch", resource, name, "-n", ns, "--type", "merge", "-p", PATCH_BODY, "-o", "json"]
+
+
+def register_patch(fp, writes: Writes, current: dict, *, rv: str = "99", returncode: int = 0, stderr: str = "",
+                   prefix=()):
+    resource = {"DestinationRule": DR_RESOURCE, "VirtualService": VS_RESOURCE,
+                "PeerAuthentication": PA_RESOURCE}[current["kind"]]
+    meta = current["metadata"]
+    args = ["kubectl", *prefix, *patch_args(resource, meta["name"], meta["namespace"])]
+    args[args.index(PATCH_BODY)] = fp.any(min=1, max=1)
+    fp.register(args, callback=writes.patched(current, rv if returncode == 0 else None), returncode=returncode,
+                stderr=stderr)
+
+
 def register_service_read(fp, objects, occurrences: int = 1, prefix=()):
     fp.register(["kubectl", *prefix, *SERVICE_READ], stdout=kube_list(*objects), occurrences=occurrences)
 
 
 def calls(fp) -> list[list[str]]:
-    return [list(c) for c in fp.calls]
+    """The calls made, with a patch's body shown as PATCH_BODY."""
+    out = []
+    for call in fp.calls:
+        call = list(call)
+        if "-p" in call:
+            call[call.index("-p") + 1] = PATCH_BODY
+        out.append(call)
+    return out

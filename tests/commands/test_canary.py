@@ -15,12 +15,13 @@ from tests.commands.istio_objects import (
     DR_RESOURCE,
     FORBIDDEN,
     NS,
-    REPLACE,
     SERVICE_READ,
     VS_RESOURCE,
     Writes,
     calls,
     dr,
+    patch_args,
+    register_patch,
     register_service_read,
     register_write,
     service,
@@ -111,11 +112,16 @@ def test_existing_rule_and_routes_survive_and_are_backed_up(fp, mesh_cli):
     service_vs = vs(http=[header_route, catch_all])
     register_service_read(fp, [service(), *_pods(), rule, service_vs])
     writes = Writes()
-    register_write(fp, writes, "replace")
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, rule)
+    register_patch(fp, writes, service_vs)
     result = mesh_cli(*SET, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert calls(fp) == [["kubectl", *SERVICE_READ], ["kubectl", *REPLACE], ["kubectl", *REPLACE]]
+    assert calls(fp) == [["kubectl", *SERVICE_READ], ["kubectl", *patch_args(DR_RESOURCE, "my-app")],
+                         ["kubectl", *patch_args(VS_RESOURCE, "my-app")]]
+    # only what changes is sent, conditional on the resourceVersion read
+    assert writes.patches[0] == {"spec": {"subsets": [subset("legacy", "v0", trafficPolicy={"tls": {"mode": "DISABLE"}}),
+                                                      subset("stable", "v1"), subset("canary", "v2")]},
+                                 "metadata": {"resourceVersion": "10"}}
     new_rule, new_vs = writes.sent
     assert new_rule["metadata"]["resourceVersion"] == "10"  # optimistic concurrency
     assert new_rule["metadata"]["labels"] == {"team": "a"} and new_rule["metadata"]["annotations"] == {"note": "keep"}
@@ -143,7 +149,7 @@ def test_existing_rule_and_routes_survive_and_are_backed_up(fp, mesh_cli):
 def test_restore_hint_in_text_names_context(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), dr(subsets=[])], prefix=("--context", "prod"))
     writes = Writes()
-    register_write(fp, writes, "replace", prefix=("--context", "prod"))
+    register_patch(fp, writes, dr(subsets=[]), prefix=("--context", "prod"))
     register_write(fp, writes, "create", prefix=("--context", "prod"))
     result = mesh_cli("--context", "prod", *SET)
     assert result.exit_code == 0, result.stderr
@@ -174,8 +180,8 @@ def test_next_release_after_full_promotion_gets_its_own_subset(fp, mesh_cli):
     objs = [service(), *version_pods("v2", 1), *version_pods("v3", 1), _guide_dr(), _guide_vs(0, 100)]
     register_service_read(fp, objs)
     writes = Writes()
-    register_write(fp, writes, "replace")
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, _guide_dr())
+    register_patch(fp, writes, _guide_vs(0, 100))
     result = mesh_cli("canary", "my-app", "--stable", "v2", "--canary", "v3", "--weight", "5", "-n", NS)
     assert result.exit_code == 0, result.stdout
     rule, service_vs = writes.sent
@@ -287,7 +293,7 @@ def test_force_with_several_rules_changes_the_oldest(fp, mesh_cli):
     rules = [dr("b-rule", created="2024-02-01T00:00:00Z"), dr("a-rule")]
     register_service_read(fp, [service(), *_pods(), *rules])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, rules[1])
     register_write(fp, writes, "create")
     result = mesh_cli(*SET, "--force")
     assert result.exit_code == 0, result.stdout
@@ -308,8 +314,8 @@ def test_repoints_a_subset_without_traffic(fp, mesh_cli):
     objs = [service(), *version_pods("v1", 1), *version_pods("v3", 1), _guide_dr(), _guide_vs(100, 0)]
     register_service_read(fp, objs)
     writes = Writes()
-    register_write(fp, writes, "replace")
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, _guide_dr())
+    register_patch(fp, writes, _guide_vs(100, 0))
     result = mesh_cli("canary", "my-app", "--stable", "v1", "--canary", "v3", "--weight", "10", "-n", NS)
     assert result.exit_code == 0, result.stdout
     assert writes.sent[0]["spec"]["subsets"] == [subset("stable", "v1"), subset("canary", "v3")]
@@ -326,16 +332,16 @@ def test_name_taken_by_a_rule_for_another_host(fp, mesh_cli):
 def test_conflict_is_retried_and_the_concurrent_change_kept(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), dr(subsets=[])])
     writes = Writes()
-    register_write(fp, writes, "replace", returncode=1, stderr=CONFLICT)
+    register_patch(fp, writes, dr(subsets=[]), returncode=1, stderr=CONFLICT)
     concurrent = dr(subsets=[subset("hotfix", "v1-hotfix")], rv="11", policy={"tls": {"mode": "ISTIO_MUTUAL"}})
     register_kubectl(fp, ["get", DR_RESOURCE, "my-app", "-n", NS, "-o", "json"], stdout=json.dumps(concurrent))
-    register_write(fp, writes, "replace", rv="12")
+    register_patch(fp, writes, concurrent, rv="12")
     register_write(fp, writes, "create")
     result = mesh_cli(*SET, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert calls(fp) == [["kubectl", *SERVICE_READ], ["kubectl", *REPLACE],
+    assert calls(fp) == [["kubectl", *SERVICE_READ], ["kubectl", *patch_args(DR_RESOURCE, "my-app")],
                          ["kubectl", "get", DR_RESOURCE, "my-app", "-n", NS, "-o", "json"],
-                         ["kubectl", *REPLACE], ["kubectl", *CREATE]]
+                         ["kubectl", *patch_args(DR_RESOURCE, "my-app")], ["kubectl", *CREATE]]
     first, second, _ = writes.sent
     assert first["metadata"]["resourceVersion"] == "10"
     assert second["metadata"]["resourceVersion"] == "11"
@@ -355,7 +361,7 @@ def test_conflict_every_time_gives_up_without_overwriting(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), dr(subsets=[])])
     writes = Writes()
     for _ in range(5):
-        register_write(fp, writes, "replace", returncode=1, stderr=CONFLICT)
+        register_patch(fp, writes, dr(subsets=[]), returncode=1, stderr=CONFLICT)
     register_kubectl(fp, ["get", DR_RESOURCE, "my-app", "-n", NS, "-o", "json"], stdout=json.dumps(dr(subsets=[])),
                      occurrences=5)
     result = mesh_cli(*SET, "-o", "json")
@@ -375,7 +381,7 @@ def test_already_exists_on_create_merges_into_the_new_object(fp, mesh_cli):
                           'already exists\n')
     appeared = dr(subsets=[subset("other", "v9")], rv="40")
     register_kubectl(fp, ["get", DR_RESOURCE, "my-app", "-n", NS, "-o", "json"], stdout=json.dumps(appeared))
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, appeared)
     register_write(fp, writes, "create")
     result = mesh_cli(*SET)
     assert result.exit_code == 0, result.stderr
@@ -386,8 +392,8 @@ def test_already_exists_on_create_merges_into_the_new_object(fp, mesh_cli):
 def test_forbidden_route_write_exits_4_after_the_subsets(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), dr(subsets=[]), vs(http=[])])
     writes = Writes()
-    register_write(fp, writes, "replace")
-    register_write(fp, writes, "replace", returncode=1, stderr=FORBIDDEN)
+    register_patch(fp, writes, dr(subsets=[]))
+    register_patch(fp, writes, vs(http=[]), returncode=1, stderr=FORBIDDEN)
     result = mesh_cli(*SET, "-o", "json")
     assert result.exit_code == 4
     doc = result.json()
@@ -398,7 +404,8 @@ def test_forbidden_route_write_exits_4_after_the_subsets(fp, mesh_cli):
 
 def test_forbidden_first_write_leaves_nothing_written(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), dr(subsets=[])])
-    register_write(fp, Writes(), "replace", returncode=1, stderr=FORBIDDEN.replace("virtualservices", "destinationrules"))
+    register_patch(fp, Writes(), dr(subsets=[]), returncode=1,
+                   stderr=FORBIDDEN.replace("virtualservices", "destinationrules"))
     result = mesh_cli(*SET)
     assert result.exit_code == 4
     assert "not changed: destinationrule/my-app" in result.stdout
@@ -485,15 +492,17 @@ def test_subcommands_and_global_options_anywhere(fp, mesh_cli, argv):
 def test_promote_steps_then_full_then_nothing(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), _guide_dr(), _guide_vs(90, 10)])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, _guide_vs(90, 10))
     result = mesh_cli("canary", "promote", "my-app", "--step", "15", "-n", NS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert calls(fp) == [["kubectl", *SERVICE_READ], ["kubectl", *REPLACE]]  # the VirtualService only
+    assert calls(fp) == [["kubectl", *SERVICE_READ], ["kubectl", *patch_args(VS_RESOURCE, "my-app")]]  # the VS only
+    assert writes.patches[0] == {"spec": {"http": [weighted(("stable", 75), ("canary", 25))]},
+                                 "metadata": {"resourceVersion": "20"}}
     assert writes.sent[0]["spec"]["http"] == [weighted(("stable", 75), ("canary", 25))]
     assert result.json()["plan"][0]["reason"] == "canary 10 -> 25, stable 90 -> 75"
 
     register_service_read(fp, [service(), *_pods(), _guide_dr(), _guide_vs(75, 25)])
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, _guide_vs(75, 25))
     result = mesh_cli("canary", "promote", "my-app", "--full", "-n", NS, "-o", "json")
     assert writes.sent[1]["spec"]["http"] == [weighted(("stable", 0), ("canary", 100))]
     assert [c["result"] for c in result.json()["checks"]] == ["pass", "pass"]
@@ -509,7 +518,7 @@ def test_promote_steps_then_full_then_nothing(fp, mesh_cli):
 def test_promote_caps_at_100_and_works_on_a_guide_made_service(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), _guide_dr(), _guide_vs(5, 95, annotate=False)])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, _guide_vs(5, 95, annotate=False))
     result = mesh_cli("canary", "promote", "my-app", "-n", NS)
     assert result.exit_code == 0, result.stdout
     assert writes.sent[0]["spec"]["http"] == [weighted(("stable", 0), ("canary", 100))]
@@ -543,7 +552,7 @@ def test_promote_refuses_a_route_to_an_undefined_subset(fp, mesh_cli):
 def test_rollback_changes_only_the_route_and_is_idempotent(fp, mesh_cli):
     register_service_read(fp, [service(), *version_pods("v1", 1), _guide_dr(), _guide_vs(0, 100)])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, _guide_vs(0, 100))
     # the canary's pods are gone: rollback must still work (the canary gets no traffic)
     result = mesh_cli("canary", "rollback", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 0, result.stdout
@@ -606,12 +615,14 @@ def test_yaml_output_is_data_only(fp, mesh_cli):
     assert doc["success"] is True and doc["canary"]["virtualServices"] == ["my-app"]
 
 
-def test_existing_objects_keep_the_version_they_were_read_in(fp, mesh_cli):
-    register_service_read(fp, [service(), *_pods(), _guide_dr(api="networking.istio.io/v1beta1"),
-                               vs(http=[], rv="3")])
+def test_existing_objects_are_patched_in_the_version_they_were_read_in(fp, mesh_cli):
+    old_rule = dr(subsets=[subset("legacy", "v0")], api="networking.istio.io/v1beta1")
+    register_service_read(fp, [service(), *_pods(), old_rule, vs(http=[], rv="3")])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, old_rule)
+    register_patch(fp, writes, vs(http=[], rv="3"))
     result = mesh_cli(*SET)
-    assert result.exit_code == 0
-    assert writes.sent[0]["apiVersion"] == "networking.istio.io/v1"  # the VirtualService (v1 as read)
-    assert VS_RESOURCE in SERVICE_READ[1]
+    assert result.exit_code == 0, result.stderr
+    # a patch goes to the version the cluster serves; the body carries no apiVersion
+    assert all("apiVersion" not in body for body in writes.patches)
+    assert writes.sent[0]["apiVersion"] == "networking.istio.io/v1beta1"

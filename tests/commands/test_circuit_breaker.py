@@ -11,11 +11,12 @@ from tests.commands.istio_objects import (
     CREATE,
     DR_RESOURCE,
     NS,
-    REPLACE,
     SERVICE_READ,
     Writes,
     calls,
     dr,
+    patch_args,
+    register_patch,
     register_service_read,
     register_write,
     service,
@@ -65,10 +66,16 @@ def test_merged_into_the_canary_rule_keeping_tls_lb_subsets(fp, mesh_cli):
                       "portLevelSettings": [{"port": {"number": 80}, "loadBalancer": LB}]})
     register_service_read(fp, [service(), rule])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, rule)
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "--max-connections", "10", "--interval", "1m30s",
                       "-o", "json")
     assert result.exit_code == 0, result.stderr
+    assert calls(fp)[1] == ["kubectl", *patch_args(DR_RESOURCE, "canary-rule")]
+    assert writes.patches[0] == {"spec": {"trafficPolicy": {
+        "connectionPool": {"tcp": {"maxConnections": 10},
+                           "http": GUIDE_POLICY["connectionPool"]["http"]},
+        "outlierDetection": {**GUIDE_POLICY["outlierDetection"], "interval": "1m30s"}}},
+        "metadata": {"resourceVersion": "10"}}
     sent = writes.sent[0]
     assert sent["metadata"]["name"] == "canary-rule" and sent["metadata"]["resourceVersion"] == "10"
     assert sent["spec"]["subsets"] == rule["spec"]["subsets"]
@@ -87,7 +94,7 @@ def test_options_not_given_keep_hand_tuned_values(fp, mesh_cli):
     tuned["connectionPool"]["tcp"]["maxConnections"] = 500
     register_service_read(fp, [service(), dr(policy=tuned)])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, dr(policy=tuned))
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "--consecutive-5xx", "3")
     assert result.exit_code == 0, result.stdout
     policy = writes.sent[0]["spec"]["trafficPolicy"]
@@ -131,7 +138,7 @@ def test_force_with_several_rules_changes_the_oldest(fp, mesh_cli):
     rules = [dr("second", created="2024-03-01T00:00:00Z"), dr("first", created="2024-01-01T00:00:00Z")]
     register_service_read(fp, [service(), *rules])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, rules[1])
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "--force")
     assert result.exit_code == 0
     assert writes.sent[0]["metadata"]["name"] == "first"
@@ -140,10 +147,10 @@ def test_force_with_several_rules_changes_the_oldest(fp, mesh_cli):
 def test_conflict_retried(fp, mesh_cli):
     register_service_read(fp, [service(), dr()])
     writes = Writes()
-    register_write(fp, writes, "replace", returncode=1, stderr=CONFLICT)
+    register_patch(fp, writes, dr(), returncode=1, stderr=CONFLICT)
     register_kubectl(fp, ["get", DR_RESOURCE, "my-app", "-n", NS, "-o", "json"],
                      stdout=json.dumps(dr(rv="11", policy={"tls": TLS})))
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, dr(rv="11", policy={"tls": TLS}))
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS)
     assert result.exit_code == 0, result.stderr
     assert writes.sent[1]["metadata"]["resourceVersion"] == "11"
@@ -152,7 +159,7 @@ def test_conflict_retried(fp, mesh_cli):
 
 def test_forbidden_exits_4(fp, mesh_cli):
     register_service_read(fp, [service(), dr()])
-    register_write(fp, Writes(), "replace", returncode=1,
+    register_patch(fp, Writes(), dr(), returncode=1,
                    stderr='Error from server (Forbidden): destinationrules.networking.istio.io "my-app" is '
                           'forbidden: User "dev" cannot update resource\n')
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "-o", "json")
@@ -162,7 +169,9 @@ def test_forbidden_exits_4(fp, mesh_cli):
 
 def test_server_that_drops_the_change_fails_the_step(fp, mesh_cli):
     register_service_read(fp, [service(), dr()])
-    fp.register(["kubectl", *REPLACE], stdout=json.dumps(dr(rv="12")))  # answers without the policy
+    answer = ["kubectl", *patch_args(DR_RESOURCE, "my-app")]
+    answer[answer.index("<patch>")] = fp.any(min=1, max=1)
+    fp.register(answer, stdout=json.dumps(dr(rv="12")))  # answers without the policy
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 1
     step = result.json()["plan"][0]
@@ -215,9 +224,11 @@ def test_remove_keeps_tls_and_load_balancer(fp, mesh_cli):
     rule = dr(subsets=[subset("stable", "v1")], policy={"tls": TLS, "loadBalancer": LB, **GUIDE_POLICY})
     register_service_read(fp, [service(), rule])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, rule)
     result = mesh_cli("circuit-breaker", "remove", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 0, result.stderr
+    assert writes.patches[0] == {"spec": {"trafficPolicy": {"connectionPool": None, "outlierDetection": None}},
+                                 "metadata": {"resourceVersion": "10"}}
     assert writes.sent[0]["spec"] == {"host": "my-app", "subsets": [subset("stable", "v1")],
                                       "trafficPolicy": {"tls": TLS, "loadBalancer": LB}}
     assert result.json()["plan"][0]["status"] == "applied"
@@ -226,8 +237,9 @@ def test_remove_keeps_tls_and_load_balancer(fp, mesh_cli):
 def test_remove_drops_an_emptied_policy_and_twice_plans_nothing(fp, mesh_cli):
     register_service_read(fp, [service(), dr(policy=GUIDE_POLICY)])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, dr(policy=GUIDE_POLICY))
     assert mesh_cli("circuit-breaker", "remove", "my-app", "-n", NS).exit_code == 0
+    assert writes.patches[0]["spec"] == {"trafficPolicy": None}
     assert writes.sent[0]["spec"] == {"host": "my-app"}
     register_service_read(fp, [service(), dr()])
     before = len(fp.calls)

@@ -6,7 +6,17 @@ import json
 
 import pytest
 
-from tests.commands.istio_objects import CONFLICT, CREATE, NS, PA_RESOURCE, REPLACE, Writes, calls, register_write
+from tests.commands.istio_objects import (
+    CONFLICT,
+    CREATE,
+    NS,
+    PA_RESOURCE,
+    Writes,
+    calls,
+    patch_args,
+    register_patch,
+    register_write,
+)
 from tests.helpers import (
     CORE_KINDS,
     ISTIO_KINDS,
@@ -76,7 +86,7 @@ def test_strict_updates_the_existing_policy_whatever_its_name(fp, mesh_cli):
     workload = pa("legacy-port", selector={"app": "web"}, ports={8080: "PERMISSIVE"}, mode=None)
     register_all(fp, [*meshed_namespace(), existing, workload])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, existing)
     result = mesh_cli("mtls", "strict", "-n", NS, "-o", "json")
     assert result.exit_code == 0, result.stderr
     sent = writes.sent[0]
@@ -129,7 +139,7 @@ def test_strict_warns_about_clients_in_other_namespaces(fp, mesh_cli):
               namespace("kube-system"), *deployment_with_pods("coredns", "kube-system"),
               namespace("meshed", {"istio-injection": "enabled"}), *deployment_with_pods("ok", "meshed", sidecar="container")]
     register_all(fp, [*meshed_namespace(), pa(mode="PERMISSIVE"), *others])
-    register_write(fp, Writes(), "replace")
+    register_patch(fp, Writes(), pa(mode="PERMISSIVE"))
     result = mesh_cli("mtls", NS, "strict", "-o", "json")
     assert result.exit_code == 0
     doc = result.json()
@@ -151,7 +161,7 @@ def test_strict_recommends_permissive_first_when_unset_or_disabled(fp, mesh_cli)
     assert check["hint"] == ("go through PERMISSIVE first: kubectl mesh mtls my-app permissive, check traffic, "
                              "then strict")
     register_all(fp, [*meshed_namespace(), pa(mode="DISABLE")])
-    register_write(fp, Writes(), "replace")
+    register_patch(fp, Writes(), pa(mode="DISABLE"))
     result = mesh_cli("mtls", NS, "strict", "-o", "json")
     assert "current mode is DISABLE (PeerAuthentication my-app/default (namespace-wide))" in \
         result.json()["checks"][0]["message"]
@@ -162,7 +172,7 @@ def test_strict_when_listing_all_namespaces_is_forbidden(fp, mesh_cli):
                      stderr='Error from server (Forbidden): pods is forbidden: User "dev" cannot list resource '
                             '"pods" in API group "" at the cluster scope\n')
     register_cluster(fp, meshed_namespace(pa(mode="PERMISSIVE")))
-    register_write(fp, Writes(), "replace")
+    register_patch(fp, Writes(), pa(mode="PERMISSIVE"))
     result = mesh_cli("mtls", NS, "strict", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert calls(fp)[1] == ["kubectl", *batch_read(NS)]
@@ -193,7 +203,7 @@ def test_several_namespace_policies_update_the_oldest_and_warn(fp, mesh_cli):
     older = pa("older", mode="DISABLE", created="2023-06-01T00:00:00Z", rv="3")
     register_cluster(fp, meshed_namespace(newer, older))
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, older)
     result = mesh_cli("mtls", NS, "permissive", "-o", "json")
     assert result.exit_code == 0
     assert writes.sent[0]["metadata"]["name"] == "older"
@@ -214,20 +224,22 @@ def test_a_workload_policy_named_default_is_not_taken_for_the_namespace(fp, mesh
 def test_permissive_reads_one_namespace_and_never_refuses(fp, mesh_cli):
     register_cluster(fp, [namespace(NS), *deployment_with_pods("legacy"), pa(mode="STRICT")])
     writes = Writes()
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, pa(mode="STRICT"))
     result = mesh_cli("mtls", NS, "permissive", "-o", "json")
     assert result.exit_code == 0
-    assert calls(fp) == [["kubectl", *batch_read(NS)], ["kubectl", *ROOT_PA], ["kubectl", *REPLACE]]
+    assert calls(fp) == [["kubectl", *batch_read(NS)], ["kubectl", *ROOT_PA],
+                         ["kubectl", *patch_args(PA_RESOURCE, "default")]]
+    assert writes.patches == [{"spec": {"mtls": {"mode": "PERMISSIVE"}}, "metadata": {"resourceVersion": "7"}}]
     assert writes.sent[0]["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
 
 
 def test_conflict_retried(fp, mesh_cli):
     register_cluster(fp, meshed_namespace(pa(mode="STRICT")))
     writes = Writes()
-    register_write(fp, writes, "replace", returncode=1, stderr=CONFLICT.replace("destinationrules", "peerauth"))
+    register_patch(fp, writes, pa(mode="STRICT"), returncode=1, stderr=CONFLICT.replace("destinationrules", "peerauth"))
     register_kubectl(fp, ["get", PA_RESOURCE, "default", "-n", NS, "-o", "json"],
                      stdout=json.dumps(pa(mode="STRICT", rv="8", annotations={"by": "someone"})))
-    register_write(fp, writes, "replace")
+    register_patch(fp, writes, pa(mode="STRICT", rv="8", annotations={"by": "someone"}))
     result = mesh_cli("mtls", NS, "permissive")
     assert result.exit_code == 0, result.stderr
     assert writes.sent[1]["metadata"]["resourceVersion"] == "8"

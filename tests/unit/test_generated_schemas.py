@@ -11,7 +11,8 @@ concern the fields we write; an unknown rule on a written field fails the
 test, so that a new rule is noticed.
 
 Objects come from the pure merges and from the commands themselves: what
-`mtls`, `canary` and `circuit-breaker` send to `kubectl create|replace -f -`.
+`mtls`, `canary` and `circuit-breaker` send to `kubectl create -f -`, and the objects
+their `kubectl patch --type merge` bodies make of what they were applied to.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.commands.istio_objects import (
     NS,
     Writes,
     dr,
+    register_patch,
     register_service_read,
     register_write,
     service,
@@ -246,8 +248,9 @@ def test_what_canary_and_circuit_breaker_send(fp, mesh_cli):
     existing = [dr(subsets=[subset("stable", "v1"), subset("canary", "v2")]),
                 vs(http=[weighted(("stable", 90), ("canary", 10))])]
     register_service_read(fp, [service(), *version_pods("v1", 1), *version_pods("v2", 1), *existing], occurrences=3)
-    for _ in range(3):
-        register_write(fp, writes, "replace")
+    register_patch(fp, writes, existing[1])
+    register_patch(fp, writes, existing[0])
+    register_patch(fp, writes, existing[1])
     assert mesh_cli("canary", "promote", "my-app", "--full", "-n", NS).exit_code == 0
     assert mesh_cli("circuit-breaker", "my-app", "-n", NS, "--interval", "10s").exit_code == 0
     assert mesh_cli("canary", "rollback", "my-app", "-n", NS).exit_code == 0

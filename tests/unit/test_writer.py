@@ -37,17 +37,28 @@ class FakeRunner(Runner):
     def kubectl(self, *args, stdin=None, mutating=False, timeout=None):
         self.seen.append((args, stdin, mutating))
         expected, outcome = self.script.pop(0)
-        assert args == expected, f"unexpected call {args}, expected {expected}"
+        assert len(args) == len(expected) and all(e in (a, ANY) for a, e in zip(args, expected, strict=True)), \
+            f"unexpected call {args}, expected {expected}"
         if isinstance(outcome, Exception):
             raise outcome
         if callable(outcome):
-            return outcome(stdin)
+            return outcome(args, stdin)
         return outcome
 
+    def patch_body(self, index: int) -> dict:
+        args = self.seen[index][0]
+        return json.loads(args[args.index("-p") + 1])
 
-def echo(resource_version):
-    def answer(stdin):
-        obj = json.loads(stdin)
+
+def echo(resource_version, current=None):
+    """Answer a create with what was sent, a patch with `current` patched, as the API server does."""
+
+    def answer(args, stdin):
+        if stdin is not None:
+            obj = json.loads(stdin)
+        else:
+            body = json.loads(args[args.index("-p") + 1])
+            obj = merge.apply_merge_patch({k: v for k, v in current.items() if k != "status"}, body)
         obj["metadata"]["resourceVersion"] = resource_version
         return json.dumps(obj)
 
@@ -67,7 +78,9 @@ def add_stable(current):
                                           wanted=[{"name": "stable", "labels": {"version": "v1"}}])
 
 
-REPLACE = ("replace", "-f", "-", "-o", "json")
+ANY = object()
+PATCH = ("patch", "destinationrules.networking.istio.io", "my-app", "-n", "my-app", "--type", "merge", "-p", ANY,
+         "-o", "json")
 CREATE = ("create", "-f", "-", "-o", "json")
 
 
@@ -91,16 +104,17 @@ def test_status_and_server_fields_do_not_count_as_changes():
     assert step.status == UNCHANGED
 
 
-def test_replace_carries_the_resource_version_and_backs_up_first():
-    runner = FakeRunner([(REPLACE, echo("11"))])
+def test_patch_sends_only_the_change_conditional_on_the_version_read_and_backs_up_first():
+    runner = FakeRunner([(PATCH, echo("11", rule()))])
     step = Writer(runner, Settings(context="prod")).apply(REF, add_stable, rule(), reason="subsets")
     assert step.status == APPLIED and step.action == "update" and step.attempts == 1
     (args, stdin, mutating), = runner.seen
-    sent = json.loads(stdin)
-    assert mutating is True
-    assert sent["metadata"]["resourceVersion"] == "10" and sent["metadata"]["uid"] == "u1"
-    assert "managedFields" not in sent["metadata"] and "status" not in sent
-    assert sent["spec"]["subsets"] == [{"name": "stable", "labels": {"version": "v1"}}]
+    assert mutating is True and stdin is None
+    assert runner.patch_body(0) == {"spec": {"subsets": [{"name": "stable", "labels": {"version": "v1"}}]},
+                                    "metadata": {"resourceVersion": "10"}}
+    assert step.command == ("kubectl patch destinationrules.networking.istio.io my-app -n my-app --type merge -p "
+                            "'{\"spec\":{\"subsets\":[{\"name\":\"stable\",\"labels\":{\"version\":\"v1\"}}]},"
+                            "\"metadata\":{\"resourceVersion\":\"10\"}}' -o json")
     saved, = backups()
     assert step.backup == str(saved) and "/backups/prod/my-app/" in str(saved)
     assert step.restore == f"kubectl --context prod replace -f {saved}"
@@ -113,6 +127,9 @@ def test_create_when_absent_has_no_backup():
     runner = FakeRunner([(CREATE, echo("1"))])
     step = Writer(runner, Settings()).apply(REF, add_stable, None, reason="subsets", action="subsets")
     assert step.status == APPLIED and step.action == "subsets" and step.command == "kubectl create -f - -o json"
+    (args, stdin, mutating), = runner.seen
+    sent = json.loads(stdin)
+    assert mutating is True and "resourceVersion" not in sent["metadata"] and "status" not in sent
     assert "backup" not in step.as_dict() and backups() == []
 
 
@@ -120,7 +137,7 @@ def test_dry_run_diffs_and_never_calls():
     runner = FakeRunner([])
     step = Writer(runner, Settings(dry_run=True)).apply(REF, add_stable, rule(), reason="subsets")
     assert step.status == PLANNED and runner.seen == [] and backups() == []
-    assert step.command == "kubectl replace -f - -o json"
+    assert step.command.startswith("kubectl patch destinationrules.networking.istio.io my-app -n my-app ")
     assert step.diff == (
         "--- a/destinationrule/my-app -n my-app\n"
         "+++ b/destinationrule/my-app -n my-app\n"
@@ -139,14 +156,14 @@ def test_dry_run_diffs_and_never_calls():
 def test_conflict_rereads_remerges_and_keeps_the_concurrent_change():
     concurrent = rule("12", subsets=[{"name": "hotfix", "labels": {"version": "v1.1"}}])
     runner = FakeRunner([
-        (REPLACE, errors.Conflict("the object has been modified")),
+        (PATCH, errors.Conflict("the object has been modified")),
         (GET, json.dumps(concurrent)),
-        (REPLACE, echo("13")),
+        (PATCH, echo("13", concurrent)),
     ])
     messages = []
     step = Writer(runner, Settings(), progress=messages.append).apply(REF, add_stable, rule(), reason="r")
     assert step.status == APPLIED and step.attempts == 2
-    second = json.loads(runner.seen[2][1])
+    second = runner.patch_body(2)
     assert second["metadata"]["resourceVersion"] == "12"
     assert [s["name"] for s in second["spec"]["subsets"]] == ["hotfix", "stable"]
     assert messages == ["destinationrule/my-app changed since it was read; reading it again and merging "
@@ -156,7 +173,7 @@ def test_conflict_rereads_remerges_and_keeps_the_concurrent_change():
 
 
 def test_conflict_after_which_nothing_is_left_to_do():
-    runner = FakeRunner([(REPLACE, errors.Conflict("modified")), (GET, json.dumps(add_stable(rule("12"))))])
+    runner = FakeRunner([(PATCH, errors.Conflict("modified")), (GET, json.dumps(add_stable(rule("12"))))])
     step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
     assert step.status == UNCHANGED and len(runner.seen) == 2
 
@@ -164,7 +181,7 @@ def test_conflict_after_which_nothing_is_left_to_do():
 def test_gives_up_after_bounded_attempts():
     script = []
     for _ in range(3):
-        script += [(REPLACE, errors.Conflict("modified")), (GET, json.dumps(rule()))]
+        script += [(PATCH, errors.Conflict("modified")), (GET, json.dumps(rule()))]
     runner = FakeRunner(script)
     with pytest.raises(errors.Conflict) as caught:
         Writer(runner, Settings(), attempts=3).apply(REF, add_stable, rule(), reason="r")
@@ -175,28 +192,30 @@ def test_gives_up_after_bounded_attempts():
 
 def test_already_exists_on_create_merges_into_what_appeared():
     appeared = rule("5", subsets=[{"name": "x", "labels": {"a": "b"}}])
-    runner = FakeRunner([(CREATE, errors.AlreadyExists("exists")), (GET, json.dumps(appeared)), (REPLACE, echo("6"))])
+    runner = FakeRunner([(CREATE, errors.AlreadyExists("exists")), (GET, json.dumps(appeared)),
+                         (PATCH, echo("6", appeared))])
     step = Writer(runner, Settings()).apply(REF, add_stable, None, reason="r")
     assert step.status == APPLIED
-    assert [s["name"] for s in json.loads(runner.seen[2][1])["spec"]["subsets"]] == ["x", "stable"]
+    assert [s["name"] for s in runner.patch_body(2)["spec"]["subsets"]] == ["x", "stable"]
+    assert runner.patch_body(2)["metadata"] == {"resourceVersion": "5"}
 
 
 def test_deleted_meanwhile_is_created_again():
-    runner = FakeRunner([(REPLACE, errors.NotFound("gone")), (CREATE, echo("1"))])
+    runner = FakeRunner([(PATCH, errors.NotFound("gone")), (CREATE, echo("1"))])
     step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
     assert step.status == APPLIED and step.action == "create"
     assert "resourceVersion" not in json.loads(runner.seen[1][1])["metadata"]
 
 
 def test_other_errors_propagate_and_drop_the_backup():
-    runner = FakeRunner([(REPLACE, errors.Forbidden("forbidden"))])
+    runner = FakeRunner([(PATCH, errors.Forbidden("forbidden"))])
     with pytest.raises(errors.Forbidden):
         Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
     assert backups() == []
 
 
 def test_a_write_the_server_did_not_keep_fails_the_step():
-    runner = FakeRunner([(REPLACE, json.dumps(rule("11")))])
+    runner = FakeRunner([(PATCH, json.dumps(rule("11")))])
     step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="subsets")
     assert step.status == FAILED and step.reason == "subsets: the API server did not keep the change"
 
@@ -224,7 +243,7 @@ def make(current):
     return merge.annotations_patch(current, PROXY)
 
 
-def test_patch_is_conditional_and_verified():
+def test_annotation_patch_is_conditional_and_verified():
     runner = FakeRunner([(patch_args("41"), json.dumps(merge.template_annotations(WORKLOAD, PROXY)))])
     step = Writer(runner, Settings()).patch(DEPLOY, make, WORKLOAD, reason="r")
     assert step.status == APPLIED and step.target == "deployment/web"
