@@ -7,7 +7,7 @@ import json
 import pytest
 
 from kubectl_mesh import merge
-from tests.commands.istio_objects import NS, calls
+from tests.commands.istio_objects import NS
 from tests.helpers import deployment_with_pods, kube_list, namespace, register_kubectl
 
 READ = ["get", "namespaces,pods,deployments.apps,replicasets.apps", "-n", NS, "-o", "json"]
@@ -53,8 +53,8 @@ def test_patches_waits_and_verifies(fp, mesh_cli):
     register_kubectl(fp, PODS, stdout=_rolled_pods())
     result = mesh_cli(*ARGS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert calls(fp) == [["kubectl", *READ], ["kubectl", *_patch_args(WANTED)], ["kubectl", *STATUS],
-                         ["kubectl", *PODS]]
+    assert [list(c) for c in fp.calls] == [["kubectl", *READ], ["kubectl", *_patch_args(WANTED)],
+                                           ["kubectl", *STATUS], ["kubectl", *PODS]]
     doc = result.json()
     assert doc["success"] is True
     assert doc["sidecarResources"] == {"workload": "deployment/web", "namespace": NS, "annotations": WANTED,
