@@ -198,10 +198,21 @@ def snapshot(manifests: Manifests, *, source: str = "manifests"):
 
 def _owners_of_pods(snap) -> set[tuple[str, str, str]]:
     """(kind, namespace, name) of the workloads that own pods by ownerReferences
-    (a Deployment through its ReplicaSet), as `kubectl get -o json` output has them."""
+    (a Deployment through its ReplicaSet), as `kubectl get -o json` output has them.
+    Resolved once per distinct owner, not once per pod."""
     owners: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for pod in snap.pods():
-        ref = snap.workload_of(pod) if (pod.get("metadata") or {}).get("ownerReferences") else None
+        metadata = pod.get("metadata") or {}
+        refs = metadata.get("ownerReferences")
+        if not refs:
+            continue
+        first = refs[0]
+        key = (metadata.get("namespace", ""), first.get("kind", ""), first.get("name", ""))
+        if key in seen:
+            continue
+        seen.add(key)
+        ref = snap.workload_of(pod)
         if ref is not None:
             owners.add((ref.kind, ref.namespace, ref.name))
     return owners

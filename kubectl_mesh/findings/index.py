@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
-from kubectl_mesh import inventory, mesh
+from kubectl_mesh import inventory, mesh, mtls
 from kubectl_mesh.manifests import TEMPLATE_OF
 from kubectl_mesh.mesh import meta, name_of, namespace_of
 from kubectl_mesh.snapshot import CLUSTER_DOMAIN, Snapshot, resolve_host
@@ -146,10 +146,46 @@ class MeshIndex:
     def _states(self) -> dict[str, list[inventory.PodState]]:
         return {}
 
+    @cached_property
+    def _bare(self) -> dict[str, list[inventory.PodState]]:
+        return {}
+
+    @cached_property
+    def _live(self) -> dict[str, list[dict]]:
+        return {}
+
+    def live_pods(self, namespace: str) -> list[dict]:
+        if namespace not in self._live:
+            self._live[namespace] = inventory.live_pods(self.snapshot, namespace)
+        return self._live[namespace]
+
     def pod_states(self, namespace: str) -> list[inventory.PodState]:
+        """Every live pod's sidecar state (inventory's, so it means what it means elsewhere)."""
         if namespace not in self._states:
             self._states[namespace] = inventory.namespace_pods(self.snapshot, namespace)
         return self._states[namespace]
+
+    def bare_states(self, namespace: str) -> list[inventory.PodState]:
+        """The states of live pods without istio-proxy only: most checks care about those,
+        and in a meshed cluster they are few, so the others are not examined one by one."""
+        if namespace in self._states:
+            return [s for s in self._states[namespace] if not s.has_sidecar]
+        if namespace not in self._bare:
+            ns_obj = self.snapshot.namespace(namespace)
+            self._bare[namespace] = [inventory.pod_state(self.snapshot, p, ns_obj)
+                                     for p in self.live_pods(namespace) if not mesh.has_sidecar(p)]
+        return self._bare[namespace]
+
+    def mtls_mode(self, namespace: str, labels: dict):
+        """The effective mTLS mode for pods with these labels (cached per label set)."""
+        key = (namespace, tuple(sorted(labels.items())))
+        cache = self.cache.setdefault("mtls-mode", {})
+        if key not in cache:
+            cache[key] = mtls.workload_mode(self.snapshot, namespace, labels)
+        return cache[key]
+
+    def workload_pod_count(self, ref) -> int:
+        return sum(1 for p in self.live_pods(ref.namespace) if self.snapshot.workload_of(p) == ref)
 
     # -- services and service entries ---------------------------------------------------
     @cached_property

@@ -51,7 +51,7 @@ def pod_missing_proxy(index: MeshIndex):
     for ns in index.namespaces():
         if mesh.is_system_namespace(ns):
             continue
-        missing = [s for s in index.pod_states(ns) if s.missing_sidecar]
+        missing = [s for s in index.bare_states(ns) if s.missing_sidecar]
         if not missing:
             continue
         why = _injection_reason(index.snapshot.namespace(ns), ns)
@@ -68,13 +68,13 @@ def pod_missing_proxy(index: MeshIndex):
                     {"pods": names},
                 )
                 continue
-            total = [s for s in index.pod_states(ns) if s.workload == ref]
+            total = index.workload_pod_count(ref)
             fix = (f"kubectl rollout restart {ref.kind.lower()}/{ref.name} -n {ns}" if ref.restartable
                    else f"delete its pods so that {ref.kind.lower()}/{ref.name} recreates them: "
                         f"kubectl delete pod -n {ns} {' '.join(names)}")
             yield Found(
                 WARNING, Ref(ref.kind, ns, ref.name),
-                f"{len(group.pods)} of {plural(len(total), 'pod')} of {ref} have no istio-proxy although "
+                f"{len(group.pods)} of {plural(total, 'pod')} of {ref} have no istio-proxy although "
                 f"{why}: {listing(names)} (created before injection was enabled)",
                 fix,
                 {"pods": names},

@@ -28,16 +28,11 @@ def strict_without_sidecar(index: MeshIndex):
     for ns in index.namespaces():
         if mesh.is_system_namespace(ns):
             continue
-        bare = [s for s in index.pod_states(ns) if not s.has_sidecar]
+        bare = index.bare_states(ns)
         if not bare:
             continue
-        cache: dict[tuple, modes.Effective] = {}
         for group in inventory.by_workload(bare):
-            labels = mesh.labels_of(group.pods[0].pod)
-            key = tuple(sorted(labels.items()))
-            if key not in cache:
-                cache[key] = modes.workload_mode(index.snapshot, ns, labels)
-            effective = cache[key]
+            effective = index.mtls_mode(ns, mesh.labels_of(group.pods[0].pod))
             if not modes.strict_applies(effective):
                 continue
             ref = group.ref
@@ -149,17 +144,12 @@ def _unmeshed_callers(index: MeshIndex) -> list[tuple[inventory.WorkloadState, s
     """Workloads without sidecars outside STRICT, each with the text of its pod spec
     (env values, args, command) in which a service host may be named."""
     result = []
-    cache: dict[tuple, bool] = {}
     for other in index.namespaces():
         if mesh.is_system_namespace(other):
             continue
-        bare = [s for s in index.pod_states(other) if not s.has_sidecar]
+        bare = index.bare_states(other)
         for group in inventory.by_workload(bare):
-            labels = mesh.labels_of(group.pods[0].pod)
-            key = (other, tuple(sorted(labels.items())))
-            if key not in cache:
-                cache[key] = modes.strict_applies(modes.workload_mode(index.snapshot, other, labels))
-            if cache[key]:
+            if modes.strict_applies(index.mtls_mode(other, mesh.labels_of(group.pods[0].pod))):
                 continue  # MESH-MTLS-001
             result.append((group, _spec_text(group.pods[0].pod)))
     return result

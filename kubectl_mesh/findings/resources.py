@@ -53,12 +53,14 @@ def _find_meshed_targets(index: MeshIndex):
                 unknown_ns and not mesh.opted_out(template)):
             yield Ref(workload["kind"], ns, name_of(workload)), mesh.annotations_of(template)
     for ns in index.namespaces():
-        for state in index.pod_states(ns):
-            ref = state.workload
+        for pod in index.live_pods(ns):
+            notes = mesh.annotations_of(pod)
+            if not any(PREFIX + short in notes for short in ANNOTATIONS) or not mesh.has_sidecar(pod):
+                continue
+            ref = index.snapshot.workload_of(pod)
             if ref is not None and (ref.kind, ref.namespace, ref.name) in owned:
                 continue
-            if state.has_sidecar:
-                yield Ref("Pod", ns, state.name), mesh.annotations_of(state.pod)
+            yield Ref("Pod", ns, name_of(pod)), notes
 
 
 def _problems(annotations: dict) -> tuple[list[str], list[str]]:
