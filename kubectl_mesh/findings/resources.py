@@ -90,7 +90,37 @@ def _problems(annotations: dict) -> tuple[list[str], list[str]]:
     return invalid, low
 
 
-def _fix_command(ref: Ref, values: str) -> str:
+def _suggest(annotations: dict) -> str:
+    """The sidecar-resources options that fix the annotations: valid values at or above
+    the thresholds kept, others raised to them, a limit never below its request."""
+    def parsed(short: str) -> Decimal | None:
+        raw = annotations.get(PREFIX + short)
+        try:
+            return parse_quantity(str(raw)) if raw is not None else None
+        except UsageError:
+            return None
+
+    options = []
+    for resource, request, limit in (("cpu", "proxyCPU", "proxyCPULimit"),
+                                     ("memory", "proxyMemory", "proxyMemoryLimit")):
+        minimum, shown = MINIMUM[resource]
+        value = parsed(request)
+        if value is not None and value >= minimum:
+            request_text, request_value = str(annotations[PREFIX + request]), value
+        else:
+            request_text, request_value = shown, minimum
+        options.append(f"--{resource} {request_text}")
+        if PREFIX + limit in annotations:
+            limit_value = parsed(limit)
+            if limit_value is not None and limit_value >= max(request_value, minimum):
+                options.append(f"--{resource}-limit {annotations[PREFIX + limit]}")
+            else:
+                options.append(f"--{resource}-limit {request_text}")
+    return " ".join(options)
+
+
+def _fix_command(ref: Ref, annotations: dict) -> str:
+    values = _suggest(annotations)
     if ref.kind == "Pod":
         return f"set the annotations on the pod's template (or recreate pod {ref.name} with them): {values}"
     return f"kubectl mesh sidecar-resources {ref.kind.lower()}/{ref.name} -n {ref.namespace} {values}"
@@ -105,7 +135,7 @@ def resources_too_low(index: MeshIndex):
                 WARNING, ref,
                 f"sidecar resources too low: {'; '.join(low)} (thresholds: Istio's default proxy requests, "
                 "100m CPU and 128Mi memory); a starved proxy adds latency to every request",
-                _fix_command(ref, "--cpu 100m --memory 128Mi (raise limits likewise, or remove them)"),
+                _fix_command(ref, notes),
                 {"annotations": {k: v for k, v in notes.items() if k.startswith(PREFIX + "proxy")}},
             )
 
@@ -118,6 +148,6 @@ def resources_invalid(index: MeshIndex):
             yield Found(
                 ERROR, ref,
                 f"sidecar resources invalid: {'; '.join(invalid)}; the injector cannot apply them",
-                _fix_command(ref, "--cpu 100m --memory 128Mi [--cpu-limit ... --memory-limit ...]"),
+                _fix_command(ref, notes),
                 {"annotations": {k: v for k, v in notes.items() if k.startswith(PREFIX + "proxy")}},
             )

@@ -388,3 +388,14 @@ def test_findings_filtered_by_namespace():
     objs = [namespace("a"), *deployment_with_pods("x", "a"), namespace("b"), *deployment_with_pods("y", "b")]
     snap = Snapshot(copy.deepcopy(objs))
     assert [f.object.name for f in findings.run(snap, namespaces={"b"})] == ["b"]
+
+
+def test_sidecar_resources_fix_is_a_runnable_command_from_the_values():
+    invalid = {"sidecar.istio.io/proxyMemory": "256Mi", "sidecar.istio.io/proxyMemoryLimit": "128Mi",
+               "sidecar.istio.io/proxyCPU": "200m"}
+    (finding,) = found([ENABLED, annotated(invalid)], check="MESH-RES-002")
+    assert finding.fix == ("kubectl mesh sidecar-resources deployment/web -n my-app --cpu 200m --memory 256Mi "
+                           "--memory-limit 256Mi")
+    low = {"sidecar.istio.io/proxyCPU": "10m", "sidecar.istio.io/proxyMemoryLimit": "2Gi"}
+    (finding,) = found([ENABLED, annotated(low)], check="MESH-RES-001")
+    assert finding.fix.endswith("--cpu 100m --memory 128Mi --memory-limit 2Gi")
