@@ -64,17 +64,16 @@ class ObjectRef:
 
 @dataclass
 class WriteStep(Step):
-    """A plan step for one object, with its backup and the command that restores it."""
+    """A plan step for one object; `restore` (on Step) is the command that puts it back
+    from `backup`, the local copy saved before the change."""
 
     backup: str = ""
-    restore: str = ""
     attempts: int = 0
 
     def as_dict(self) -> dict:
         base = super().as_dict()
         if self.backup:
             base["backup"] = self.backup
-            base["restore"] = self.restore
         return base
 
 

@@ -97,10 +97,13 @@ def refuse_clash(report: Report, target: ServiceTarget, kind: str, name: str) ->
 
 
 def restore_notes(report: Report) -> None:
+    """The restore commands are printed under their steps (Step.restore); in text mode a
+    failed run also says which objects it did change, so that they can be put back."""
+    if report.error is None:
+        return
     for step in report.plan:
-        restore = getattr(step, "restore", "")
-        if restore and step.status == APPLIED:
-            report.notes.append(f"to restore {step.target} as it was: {restore}")
+        if step.restore and step.status == APPLIED:
+            report.notes.append(f"changed before the error: {step.target} (to undo: {step.restore})")
 
 
 def fail_pending(report: Report, exc: errors.MeshError, pending: list[str]) -> None:

@@ -153,10 +153,12 @@ def test_restore_hint_in_text_names_context(fp, mesh_cli):
     register_write(fp, writes, "create", prefix=("--context", "prod"))
     result = mesh_cli("--context", "prod", *SET)
     assert result.exit_code == 0, result.stderr
-    notes = [line for line in result.stdout.splitlines() if line.startswith("to restore")]
-    assert len(notes) == 1
-    assert notes[0].startswith("to restore destinationrule/my-app as it was: kubectl --context prod replace -f ")
-    assert "/backups/prod/my-app/" in notes[0]
+    lines = result.stdout.splitlines()
+    restores = [line for line in lines if line.startswith("    restore: ")]
+    assert len(restores) == 1  # the rule existed; the route is new
+    assert lines[lines.index(restores[0]) - 2].startswith("✓ subsets destinationrule/my-app")
+    assert restores[0].startswith("    restore: kubectl --context prod replace -f ")
+    assert "/backups/prod/my-app/" in restores[0]
 
 
 def test_subset_with_the_same_labels_is_reused(fp, mesh_cli):
@@ -400,6 +402,13 @@ def test_forbidden_route_write_exits_4_after_the_subsets(fp, mesh_cli):
     assert doc["success"] is False and doc["error"]["type"] == "Forbidden"
     assert [(s["target"], s["status"]) for s in doc["plan"]] == [("destinationrule/my-app", "applied")]
     assert "cannot update resource" in result.stderr
+    # in text: what was changed before the error, and how to undo it
+    register_service_read(fp, [service(), *_pods(), dr(subsets=[]), vs(http=[])])
+    register_patch(fp, writes, dr(subsets=[]))
+    register_patch(fp, writes, vs(http=[]), returncode=1, stderr=FORBIDDEN)
+    text = mesh_cli(*SET).stdout
+    assert "changed before the error: destinationrule/my-app (to undo: kubectl replace -f " in text
+    assert "not changed: virtualservice/my-app (stopped by the error above; run the command again)" in text
 
 
 def test_forbidden_first_write_leaves_nothing_written(fp, mesh_cli):
