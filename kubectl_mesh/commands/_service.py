@@ -81,16 +81,21 @@ def name_clash(target: ServiceTarget, kind: str, name: str) -> dict | None:
         return None
     if kind == "DestinationRule":
         return None if traffic.dr_host(obj) == target.fqdn else obj
-    return None if target.fqdn in traffic.vs_hosts(obj) else obj
+    return None if target.fqdn in traffic.vs_hosts(obj) and traffic.applies_to_mesh(obj) else obj
 
 
 def refuse_clash(report: Report, target: ServiceTarget, kind: str, name: str) -> bool:
     clash = name_clash(target, kind, name)
     if clash is None:
         return False
-    what = traffic.dr_host(clash) if kind == "DestinationRule" else ", ".join(traffic.vs_hosts(clash))
+    if kind == "DestinationRule":
+        what = f"for {traffic.dr_host(clash)}, not for {target.fqdn}"
+    elif target.fqdn in traffic.vs_hosts(clash):
+        what = f"for gateways only ({', '.join(clash['spec'].get('gateways') or [])}), not for the mesh's sidecars"
+    else:
+        what = f"for {', '.join(traffic.vs_hosts(clash)) or 'no host'}, not for {target.fqdn}"
     report.add(Check("name-taken", "safety", f"{kind.lower()}/{name}", FAIL,
-                     f"{kind.lower()}/{name} already exists for {what}, not for {target.fqdn}",
+                     f"{kind.lower()}/{name} already exists {what}",
                      f"rename it, or create a {kind} for host {target.name} yourself and run again"))
     report.refused = True
     return True

@@ -180,7 +180,8 @@ def write_vs(report, writer, target, vs_name, chosen, weights, reason):
     roles = {role: chosen[role]["name"] for role in ("stable", "canary")}
 
     def merged(current):
-        if current is not None and target.fqdn not in traffic.vs_hosts(current):
+        if current is not None and (target.fqdn not in traffic.vs_hosts(current)
+                                    or not traffic.applies_to_mesh(current)):
             raise errors.Refused(f"virtualservice/{vs_name} no longer routes host {target.fqdn}; nothing written")
         return merge.virtual_service_weights(
             current, name=vs_name, namespace=target.namespace, host=target.name,

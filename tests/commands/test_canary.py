@@ -330,6 +330,16 @@ def test_name_taken_by_a_rule_for_another_host(fp, mesh_cli):
     assert result.json()["checks"][0]["id"] == "name-taken"
 
 
+def test_a_gateway_only_virtual_service_of_that_name_is_not_taken_over(fp, mesh_cli):
+    register_service_read(fp, [service(), *_pods(), vs(http=[], gateways=["ingress"])])
+    result = mesh_cli(*SET, "-o", "json")
+    assert result.exit_code == 3
+    check = result.json()["checks"][-1]
+    assert check["id"] == "name-taken"
+    assert check["message"] == ("virtualservice/my-app already exists for gateways only (ingress), "
+                                "not for the mesh's sidecars")
+
+
 # -- concurrency and errors ---------------------------------------------------------------------
 def test_conflict_is_retried_and_the_concurrent_change_kept(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), dr(subsets=[])])
