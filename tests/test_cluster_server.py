@@ -642,6 +642,14 @@ def test_field_validation_modes_and_selectors_over_http(test_cluster):
     assert body["details"]["causes"] == [{"reason": "FieldValueTypeInvalid", "field": "spec.hosts", "message":
                                           'Invalid value: "string": spec.hosts in body must be of type array: "string"'}]
 
+    # x-kubernetes-validations (CEL) the Istio schemas carry, e.g. Go durations.
+    dr = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "cb"},
+          "spec": {"host": "cb", "trafficPolicy": {"outlierDetection": {"interval": "30", "baseEjectionTime": "1m"}}}}
+    code, _, body = call(test_cluster, "POST", "/apis/networking.istio.io/v1/namespaces/default/destinationrules", dr)
+    assert (code, body["message"]) == (422, 'DestinationRule.networking.istio.io "cb" is invalid: '
+                                       'spec.trafficPolicy.outlierDetection.interval: Invalid value: "string": '
+                                       "must be a valid duration greater than 1ms")
+
     for name, labels in (("a", {"app": "web", "tier": "front"}), ("b", {"app": "api"}), ("c", {"tier": "back"})):
         test_cluster.load({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "sel",
                                                                                 "labels": labels}})

@@ -45,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"kubeconfig written to {path}; Ctrl-C to stop", file=sys.stderr, flush=True)
 
     stop = threading.Event()
+    # Explicit handlers: a shell starting us in the background may have set SIGINT to "ignore".
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         cluster.stop()
     return 0

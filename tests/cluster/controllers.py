@@ -249,7 +249,8 @@ class Controllers:
             for a in (node.get("status") or {}).get("addresses") or []:
                 if a.get("type") == "InternalIP":
                     host_ip = a["address"]
-        pod_ip = old.get("podIP") or self.core.alloc_pod_ip()
+        # A pod gets its IP with its sandbox, i.e. once it starts.
+        pod_ip = old.get("podIP") or (self.core.alloc_pod_ip() if started else None)
         start_time = old.get("startTime") or ts
         proxy_ok = self.core.proxy_ready
 
@@ -338,8 +339,9 @@ class Controllers:
         status["conditions"] = merge_conditions(old.get("conditions"), conditions)
         status["hostIP"] = host_ip
         status["hostIPs"] = [{"ip": host_ip}]
-        status["podIP"] = pod_ip
-        status["podIPs"] = [{"ip": pod_ip}]
+        if pod_ip:
+            status["podIP"] = pod_ip
+            status["podIPs"] = [{"ip": pod_ip}]
         status["qosClass"] = _qos_class(spec)
         status["startTime"] = start_time
         return status

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import select
 import socket
 import time
 import traceback
@@ -54,6 +56,7 @@ class RequestRecord:
     status: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes = b""
+    seconds: float = 0.0  # time the server took to answer (a watch: how long it streamed)
 
     def json(self) -> Any:
         if not self.body:
@@ -137,6 +140,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             headers={k: v for k, v in self.headers.items()}, raw=raw,
         )
         cluster.requests.append(record)
+        started = time.monotonic()
         self._record = record
         self._headers_sent = False
         try:
@@ -156,6 +160,12 @@ class ApiHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
             else:
                 self._send_status(errors.internal(f"{type(e).__name__}: {e}"))
+        finally:
+            record.seconds = time.monotonic() - started
+            log = os.environ.get("TEST_CLUSTER_LOG")
+            if log:  # a debugging aid: one line per request
+                with open(log, "a", encoding="utf-8") as f:
+                    f.write(f"{time.time():.3f} {record.seconds:7.3f}s {record.status} {method} {self.path}\n")
 
     # -- responses ----------------------------------------------------------------
 
@@ -464,6 +474,14 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     # -- watch ---------------------------------------------------------------------
 
+    def _client_gone(self) -> bool:
+        """Has the client closed the connection? (A watcher that went away, e.g. kubectl exited.)"""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _watch(self, cluster: TestCluster, route: Route, query: dict[str, str], accept: str) -> None:
         core = cluster.core
         store = core.store
@@ -532,7 +550,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
         for data in initial:
             write(data)
-        while not store.closed and time.monotonic() < deadline:
+        while not store.closed and time.monotonic() < deadline and not self._client_gone():
             with store.lock:
                 events = store.events_after(last, rt.key)
                 if events is not None and not events and not store.closed:

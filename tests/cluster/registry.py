@@ -7,7 +7,6 @@ follow the CRD objects in the store, as on a real cluster.
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import json
@@ -246,7 +245,3 @@ class Registry:
 
     def fingerprint(self) -> tuple[str, ...]:
         return tuple(sorted(rt.fingerprint for rt in self._types.values()))
-
-
-def deep_copy(obj: Any) -> Any:
-    return copy.deepcopy(obj)

@@ -70,9 +70,13 @@ class Store:
     # -- writes ----------------------------------------------------------------------
 
     def put(self, resource: ResourceKey, obj: dict[str, Any]) -> dict[str, Any]:
-        """Store ``obj`` (a fresh dict) with a new resourceVersion; returns it."""
+        """Store ``obj`` with a new resourceVersion; returns the stored dict.
+
+        The top level and metadata are copied, so earlier versions (kept by watch events)
+        never see the new resourceVersion."""
         with self.lock:
-            meta = obj["metadata"]
+            obj = dict(obj)
+            meta = obj["metadata"] = dict(obj["metadata"])
             key = (meta.get("namespace", ""), meta["name"])
             bucket = self._objects.setdefault(resource, {})
             old = bucket.get(key)

@@ -100,7 +100,11 @@ def validate_metadata(kind: str, meta: dict[str, Any]) -> list[dict[str, str]]:
         elif not LABEL_VALUE.match(value):
             causes.append(cause("FieldValueInvalid", "metadata.labels",
                                 f'Invalid value: "{value}": {_LABEL_VALUE_MSG}'))
-    for key, value in (meta.get("annotations") or {}).items():
+    annotations = meta.get("annotations") or {}
+    total = sum(len(k) + len(v) for k, v in annotations.items() if isinstance(v, str))
+    if total > 262144:  # what `kubectl apply` of a huge CRD runs into (last-applied-configuration)
+        causes.append(cause("FieldValueTooLong", "metadata.annotations", "Too long: must have at most 262144 bytes"))
+    for key, value in annotations.items():
         causes += _validate_qualified_key(key, "metadata.annotations")
         if not isinstance(value, str):
             causes.append(cause("FieldValueInvalid", "metadata.annotations",
@@ -299,13 +303,99 @@ def validate_custom_resource(fingerprint: str, version: str, schema: dict, obj: 
     validator = crd_validator(fingerprint, version, schema)
     errors = sorted(validator.iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     causes, seen = [], set()
-    for err in errors:
-        c = _error_to_cause(err)
+    found = [_error_to_cause(err) for err in errors]
+    if not found:  # Kubernetes runs CEL rules only on objects that pass the schema
+        found = cel_violations(schema, obj)
+    for c in found:
         key = (c["field"], c["message"])
         if key not in seen:
             seen.add(key)
             causes.append(c)
     return causes
+
+
+# ----------------------------------------------------------------------------- CEL rules
+
+_DURATION_RE = re.compile(r"^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration(text: Any) -> float | None:
+    """Seconds in a Go duration string (``1h30m``, ``500ms``), or None when malformed."""
+    if not isinstance(text, str):
+        return None
+    if text in ("0", "+0", "-0"):
+        return 0.0
+    if not _DURATION_RE.match(text):
+        return None
+    total = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(text))
+    return -total if text.startswith("-") else total
+
+
+def _port_keys_ok(value: Any) -> bool:
+    try:
+        return all(0 < int(k) <= 65535 for k in value)
+    except (TypeError, ValueError):
+        return False
+
+
+_ONLY_ONE_RE = re.compile(r"^\((?:\(has\(self\.\w+\) \? 1 : 0\)\s*\+\s*)+\(has\(self\.\w+\) \? 1 : 0\)\) <= 1$|"
+                          r"^(?:\(has\(self\.\w+\) \? 1 : 0\)\s*\+\s*)+\(has\(self\.\w+\) \? 1 : 0\) <= 1$")
+
+# The x-kubernetes-validations (CEL) rules Istio's schemas use most, evaluated in Python;
+# rules not listed here are not checked (no CEL interpreter).
+CEL_RULES: dict[str, Any] = {
+    "duration(self) >= duration('1ms')": lambda v: (go_duration(v) or 0) >= 0.001,
+    "0 < self && self <= 65535": lambda v: isinstance(v, int) and 0 < v <= 65535,
+    '!self.contains("*")': lambda v: "*" not in v,
+    'self != "*"': lambda v: v != "*",
+    'self.all(key, !key.contains("*"))': lambda v: all("*" not in k for k in v),
+    "self.all(key, key.size() != 0)": lambda v: all(len(k) for k in v),
+    "self.all(key, 0 < int(key) && int(key) <= 65535)": _port_keys_ok,
+    "self.size() == 0": lambda v: len(v) == 0,
+    "has(self.portLevelMtls) ? (((has(self.selector) && has(self.selector.matchLabels)) ? "
+    "self.selector.matchLabels : {}).size() > 0) : true":
+        lambda v: "portLevelMtls" not in v or bool((v.get("selector") or {}).get("matchLabels")),
+}
+
+
+def _cel_check(rule: str, value: Any) -> bool | None:
+    """True/False for a rule we evaluate; None for one we cannot."""
+    fn = CEL_RULES.get(rule)
+    if fn is not None:
+        try:
+            return bool(fn(value))
+        except (TypeError, AttributeError):
+            return False
+    if _ONLY_ONE_RE.match(rule) and isinstance(value, dict):
+        return sum(1 for f in re.findall(r"has\(self\.(\w+)\)", rule) if f in value) <= 1
+    return None
+
+
+def cel_violations(schema: dict, obj: Any, path: str = "") -> list[dict[str, str]]:
+    """Causes for the x-kubernetes-validations rules (of :data:`CEL_RULES`) ``obj`` breaks."""
+    out: list[dict[str, str]] = []
+    if not isinstance(schema, dict):
+        return out
+    for v in schema.get("x-kubernetes-validations") or []:
+        if _cel_check(v.get("rule", ""), obj) is False:
+            type_name = schema.get("type") or _type_name(obj)
+            out.append(cause("FieldValueInvalid", path,
+                             f"Invalid value: {json.dumps(type_name)}: {v.get('message') or 'failed rule: ' + v['rule']}"))
+    if isinstance(obj, dict):
+        props = _merged_properties(schema)
+        additional = schema.get("additionalProperties")
+        for k, val in obj.items():
+            child = f"{path}.{k}" if path else k
+            if k in props:
+                out += cel_violations(props[k], val, child)
+            elif isinstance(additional, dict):
+                out += cel_violations(additional, val, child)
+    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for i, x in enumerate(obj):
+            out += cel_violations(schema["items"], x, f"{path}[{i}]")
+    return out
 
 
 def drop_nulls(obj: Any) -> Any:
