@@ -8,10 +8,6 @@ from kubectl_mesh.findings.model import INFO, WARNING, Found, Ref, check, listin
 from kubectl_mesh.mesh import name_of
 
 
-def _runs_workloads(index: MeshIndex, ns: str) -> bool:
-    return bool(inventory.live_pods(index.snapshot, ns) or index.snapshot.workloads(ns))
-
-
 @check("MESH-INJ-001", "injection", "Namespace not labelled for sidecar injection",
        istio="IST0102", guide="Connection refused between services after enabling strict mTLS")
 def namespace_not_injected(index: MeshIndex):
