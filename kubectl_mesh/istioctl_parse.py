@@ -801,7 +801,7 @@ def parse_routes(text: str, *, carry_name: bool = True) -> list[dict]:
             if tabbed:
                 cells = [cell.strip() for cell in line.split("\t")]
                 row = {key: "" for _label, key in _ROUTE_COLUMNS}
-                row.update({key: cell for key, cell in zip(keys, cells)})
+                row.update({key: cell for key, cell in zip(keys, cells, strict=False)})
             else:
                 row = _cut_row(line, starts)
             name = row["name"]
