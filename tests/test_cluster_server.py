@@ -86,6 +86,7 @@ def kube(tmp_path):
             return subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True, env=env,
                                   timeout=timeout)
 
+        run.cluster = cluster
         return run
 
     return bind
@@ -193,7 +194,8 @@ def test_istio_kinds_are_unknown_when_istio_is_not_installed(cluster_factory, ku
     err = fails(kubectl("get", "namespaces,virtualservices.networking.istio.io", "-o", "json"))
     assert err.strip() == 'error: the server doesn\'t have a resource type "virtualservices"'
     assert ok(kubectl("get", "crd", "-o", "name")) == ""
-    assert "istio-system" not in ok(kubectl("get", "namespaces", "-o", "name"))
+    cluster = kubectl.cluster
+    assert cluster.get("namespaces", None, "istio-system") is None and cluster.list("deployments") == []
 
 
 # --------------------------------------------------------------------------- concurrency and versions
@@ -265,12 +267,13 @@ def test_fault_forbidden_500_and_forced_conflict_through_kubectl(test_cluster, k
     test_cluster.fail(500, verb="get", resource="namespaces", count=1)
     assert fails(kubectl("get", "namespace", "my-app")).strip() == (
         "Error from server (InternalError): Internal error occurred: fault injected by the test API server")
-    ok(kubectl("get", "namespace", "my-app"))  # only the next request failed
+    assert test_cluster.faults.rules == []  # used up: only the next request failed
 
     test_cluster.conflict_next_write("namespaces")
-    assert "Error from server (Conflict)" in fails(kubectl("label", "namespace", "my-app", "a=b"))
-    ok(kubectl("label", "namespace", "my-app", "a=b"))
-    assert test_cluster.get("namespaces", None, "my-app")["metadata"]["labels"]["a"] == "b"
+    assert fails(kubectl("label", "namespace", "my-app", "a=b")).strip() == (
+        'Error from server (Conflict): Operation cannot be fulfilled on namespaces "my-app": the object has been '
+        "modified; please apply your changes to the latest version and try again")
+    assert test_cluster.faults.rules == [] and "a" not in test_cluster.get("namespaces", None, "my-app")["metadata"]["labels"]
 
 
 def test_fault_dropped_connection_and_latency(test_cluster, kubectl):
@@ -456,7 +459,7 @@ spec:
 # --------------------------------------------------------------------------- readiness and workloads
 
 
-@pytest.mark.parametrize("options", [{"ready_after": 0.6}])
+@pytest.mark.parametrize("options", [{"ready_after": 0.5}])
 def test_rollout_status_waits_for_ready_pods_and_proxy_switch(cluster_factory, kube, tmp_path, options):
     cluster = cluster_factory(**options)
     kubectl = kube(cluster)
@@ -473,7 +476,7 @@ metadata: {name: my-app, labels: {istio-injection: enabled}}
                                                    "--timeout=15s"))
     cluster.set_proxy_ready(False)
     assert re.search(r"^my-app-\S+\s+1/2\s+Running", ok(kubectl("get", "pods", "-n", "my-app")), re.M)
-    assert fails(kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=my-app", "-n", "my-app", "--timeout=0.5s"))
+    assert fails(kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=my-app", "-n", "my-app", "--timeout=0.3s"))
     cluster.set_proxy_ready(True)
     ok(kubectl("wait", "--for=condition=Ready", "pod", "-l", "app=my-app", "-n", "my-app", "--timeout=5s"))
 
@@ -594,9 +597,9 @@ spec:
 """)
     ok(kubectl("apply", "-f", str(tmp_path / "route.yaml")))
     assert re.search(r'^web\s+\["web.example.com"\]\s+\d+s$', ok(kubectl("get", "httproutes")), re.M)
-    crds = ok(kubectl("get", "crd", "-o", "name")).split()
-    assert "customresourcedefinition.apiextensions.k8s.io/gateways.gateway.networking.k8s.io" in crds
-    assert not any("istio.io" in c for c in crds)
+    crds = [c["metadata"]["name"] for c in cluster.list("customresourcedefinitions")]
+    assert crds == ["gatewayclasses.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io",
+                    "httproutes.gateway.networking.k8s.io"]
 
 
 # --------------------------------------------------------------------------- HTTP level
