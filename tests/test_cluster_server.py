@@ -638,6 +638,12 @@ def test_field_validation_modes_and_selectors_over_http(test_cluster):
     vs["metadata"]["name"] = "ignored"
     code, headers, body = call(test_cluster, "POST", path + "?fieldValidation=Ignore", vs)
     assert code == 201 and not headers.get_all("Warning") and "extra" not in body["spec"]
+    deployment = yaml.safe_load(DEPLOYMENT.replace("replicas: 2", "replica: 2"))
+    deployment["metadata"]["namespace"] = "default"
+    code, _, body = call(test_cluster, "POST", "/apis/apps/v1/namespaces/default/deployments?fieldValidation=Strict",
+                         deployment)
+    assert (code, body["message"]) == (400, 'Deployment in version "v1" cannot be handled as a Deployment: '
+                                       'strict decoding error: unknown field "spec.replica"')
     bad = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "bad"},
            "spec": {"hosts": "not-a-list"}}
     code, _, body = call(test_cluster, "POST", path, bad)

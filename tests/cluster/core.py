@@ -247,12 +247,7 @@ class Core:
                        if k not in _META_FIELDS]
             unknown += find_unknown_fields(rt.schemas[version], obj, prune=True)
         else:
-            unknown = builtin_unknown_fields(rt.kind, obj)
-            for path in unknown:
-                parent, _, leaf = path.rpartition(".")
-                target = obj.get("metadata") if parent == "metadata" else obj
-                if isinstance(target, dict):
-                    target.pop(leaf, None)
+            unknown = builtin_unknown_fields(rt.kind, obj, prune=True)
         for k in [k for k in obj.get("metadata", {}) if k not in _META_FIELDS]:
             obj["metadata"].pop(k, None)
         if not unknown or mode == "Ignore":

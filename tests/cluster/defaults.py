@@ -106,7 +106,9 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
             spec.setdefault("ipFamilyPolicy", "SingleStack")
         obj.setdefault("status", {"loadBalancer": {}})
     elif kind == "Namespace":
-        obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec.setdefault("finalizers", ["kubernetes"])
+        obj["spec"] = spec
         obj["status"] = {"phase": "Active"}
 
 

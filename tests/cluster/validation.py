@@ -119,40 +119,104 @@ OBJECT_META_FIELDS = {
     "annotations", "ownerReferences", "finalizers", "managedFields",
 }
 
-# Top-level fields of the built-in kinds (deeper fields are not checked for built-ins).
-BUILTIN_TOP_LEVEL = {
-    "Namespace": {"spec", "status"},
-    "Pod": {"spec", "status"},
-    "Service": {"spec", "status"},
-    "Endpoints": {"subsets"},
-    "ConfigMap": {"data", "binaryData", "immutable"},
-    "Secret": {"data", "stringData", "type", "immutable"},
-    "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
-    "Node": {"spec", "status"},
-    "Event": {
-        "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
-        "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
-        "reportingInstance",
-    },
-    "Deployment": {"spec", "status"},
-    "ReplicaSet": {"spec", "status"},
-    "StatefulSet": {"spec", "status"},
-    "DaemonSet": {"spec", "status"},
-    "CustomResourceDefinition": {"spec", "status"},
+# The fields of built-in types (Kubernetes 1.32), for strict decoding: type -> field -> the
+# field's type ("" = scalar or not checked deeper, "[]T" = list of T, "map" = free-form).
+_ANY = ""
+BUILTIN_SHAPES: dict[str, dict[str, str]] = {
+    "ObjectMeta": {f: _ANY for f in OBJECT_META_FIELDS},
+    "Namespace": {"spec": _ANY, "status": _ANY},
+    "Pod": {"spec": "PodSpec", "status": _ANY},
+    "Service": {"spec": "ServiceSpec", "status": _ANY},
+    "Endpoints": {"subsets": _ANY},
+    "ConfigMap": {"data": _ANY, "binaryData": _ANY, "immutable": _ANY},
+    "Secret": {"data": _ANY, "stringData": _ANY, "type": _ANY, "immutable": _ANY},
+    "ServiceAccount": {"secrets": _ANY, "imagePullSecrets": _ANY, "automountServiceAccountToken": _ANY},
+    "Node": {"spec": _ANY, "status": _ANY},
+    "Event": {f: _ANY for f in (
+        "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp", "count", "type",
+        "eventTime", "series", "action", "related", "reportingComponent", "reportingInstance")},
+    "Deployment": {"spec": "DeploymentSpec", "status": _ANY},
+    "ReplicaSet": {"spec": "ReplicaSetSpec", "status": _ANY},
+    "StatefulSet": {"spec": "StatefulSetSpec", "status": _ANY},
+    "DaemonSet": {"spec": "DaemonSetSpec", "status": _ANY},
+    "CustomResourceDefinition": {"spec": _ANY, "status": _ANY},
+    "SelfSubjectAccessReview": {"spec": _ANY, "status": _ANY},
+    "DeploymentSpec": {f: _ANY for f in ("replicas", "selector", "strategy", "minReadySeconds",
+                                         "revisionHistoryLimit", "paused", "progressDeadlineSeconds")}
+    | {"template": "PodTemplateSpec"},
+    "ReplicaSetSpec": {f: _ANY for f in ("replicas", "minReadySeconds", "selector")} | {"template": "PodTemplateSpec"},
+    "StatefulSetSpec": {f: _ANY for f in (
+        "replicas", "selector", "volumeClaimTemplates", "serviceName", "podManagementPolicy", "updateStrategy",
+        "revisionHistoryLimit", "minReadySeconds", "persistentVolumeClaimRetentionPolicy", "ordinals")}
+    | {"template": "PodTemplateSpec"},
+    "DaemonSetSpec": {f: _ANY for f in ("selector", "updateStrategy", "minReadySeconds", "revisionHistoryLimit")}
+    | {"template": "PodTemplateSpec"},
+    "PodTemplateSpec": {"metadata": "ObjectMeta", "spec": "PodSpec"},
+    "PodSpec": {f: _ANY for f in (
+        "volumes", "ephemeralContainers", "restartPolicy", "terminationGracePeriodSeconds",
+        "activeDeadlineSeconds", "dnsPolicy", "nodeSelector", "serviceAccountName", "serviceAccount",
+        "automountServiceAccountToken", "nodeName", "hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace",
+        "securityContext", "imagePullSecrets", "hostname", "subdomain", "affinity", "schedulerName", "tolerations",
+        "hostAliases", "priorityClassName", "priority", "dnsConfig", "readinessGates", "runtimeClassName",
+        "enableServiceLinks", "preemptionPolicy", "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os",
+        "hostUsers", "schedulingGates", "resourceClaims", "resources")}
+    | {"containers": "[]Container", "initContainers": "[]Container"},
+    "Container": {f: _ANY for f in (
+        "name", "image", "command", "args", "workingDir", "envFrom", "resources", "resizePolicy", "restartPolicy",
+        "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
+        "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy", "securityContext", "stdin",
+        "stdinOnce", "tty")}
+    | {"ports": "[]ContainerPort", "env": "[]EnvVar"},
+    "ContainerPort": {f: _ANY for f in ("name", "hostPort", "containerPort", "protocol", "hostIP")},
+    "EnvVar": {f: _ANY for f in ("name", "value", "valueFrom")},
+    "ServiceSpec": {f: _ANY for f in (
+        "selector", "clusterIP", "clusterIPs", "type", "externalIPs", "sessionAffinity", "loadBalancerIP",
+        "loadBalancerSourceRanges", "externalName", "externalTrafficPolicy", "healthCheckNodePort",
+        "publishNotReadyAddresses", "sessionAffinityConfig", "ipFamilies", "ipFamilyPolicy",
+        "allocateLoadBalancerNodePorts", "loadBalancerClass", "internalTrafficPolicy", "trafficDistribution")}
+    | {"ports": "[]ServicePort"},
+    "ServicePort": {f: _ANY for f in ("name", "protocol", "appProtocol", "port", "targetPort", "nodePort")},
 }
 
 
-def builtin_unknown_fields(kind: str, obj: dict[str, Any]) -> list[str]:
-    allowed = BUILTIN_TOP_LEVEL.get(kind)
-    unknown = []
-    if allowed is not None:
-        for k in obj:
-            if k not in allowed and k not in ("apiVersion", "kind", "metadata"):
-                unknown.append(k)
-    for k in obj.get("metadata") or {}:
-        if k not in OBJECT_META_FIELDS:
-            unknown.append(f"metadata.{k}")
-    return unknown
+def _shape_unknown(type_name: str, obj: Any, path: str, prune: bool) -> list[str]:
+    if type_name.startswith("[]"):
+        found = []
+        if isinstance(obj, list):
+            for i, item in enumerate(obj):
+                found += _shape_unknown(type_name[2:], item, f"{path}[{i}]", prune)
+        return found
+    shape = BUILTIN_SHAPES.get(type_name)
+    if shape is None or not isinstance(obj, dict):
+        return []
+    found = []
+    for k in list(obj):
+        child = f"{path}.{k}" if path else k
+        if k not in shape:
+            found.append(child)
+            if prune:
+                del obj[k]
+        elif shape[k]:
+            found += _shape_unknown(shape[k], obj[k], child, prune)
+    return found
+
+
+def builtin_unknown_fields(kind: str, obj: dict[str, Any], prune: bool = False) -> list[str]:
+    """Paths of fields a built-in type does not have (pruned from ``obj`` with ``prune``)."""
+    shape = BUILTIN_SHAPES.get(kind)
+    found: list[str] = []
+    for k in list(obj):
+        if k in ("apiVersion", "kind"):
+            continue
+        if k == "metadata":
+            found += _shape_unknown("ObjectMeta", obj[k], "metadata", prune)
+        elif shape is not None and k not in shape:
+            found.append(k)
+            if prune:
+                del obj[k]
+        elif shape is not None and shape[k]:
+            found += _shape_unknown(shape[k], obj[k], k, prune)
+    return found
 
 
 # ----------------------------------------------------------------------------- CRD schemas
