@@ -21,6 +21,7 @@ from .registry import Registry, ResourceType, gateway_api_crds, istio_crds, reso
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Store
 from .validation import (
+    OBJECT_META_FIELDS,
     builtin_unknown_fields,
     drop_nulls,
     find_unknown_fields,
@@ -243,13 +244,13 @@ class Core:
         obj.clear()
         obj.update(cleaned)
         if rt.is_custom:
-            unknown = [f"metadata.{k}" for k in obj.get("metadata") or {}
-                       if k not in _META_FIELDS]
+            meta = obj.get("metadata") or {}
+            unknown = [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS]
+            for path in unknown:
+                del meta[path.split(".", 1)[1]]
             unknown += find_unknown_fields(rt.schemas[version], obj, prune=True)
         else:
             unknown = builtin_unknown_fields(rt.kind, obj, prune=True)
-        for k in [k for k in obj.get("metadata", {}) if k not in _META_FIELDS]:
-            obj["metadata"].pop(k, None)
         if not unknown or mode == "Ignore":
             return []
         messages = [f'unknown field "{u}"' for u in unknown]
@@ -655,13 +656,6 @@ class Core:
 
 
 # ---------------------------------------------------------------------- module helpers
-
-_META_FIELDS = {
-    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-    "annotations", "ownerReferences", "finalizers", "managedFields",
-}
-
 
 def _spec_of(rt: ResourceType, obj: dict[str, Any]) -> Any:
     if rt.is_custom or rt.key == CRDS:
