@@ -14,7 +14,10 @@ import sys
 import threading
 from pathlib import Path
 
+import yaml
+
 from .cluster import TestCluster
+from .errors import ApiError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         proxy_ready=not args.proxy_never_ready,
     )
     for f in args.load:
-        cluster.load(Path(f).read_text(encoding="utf-8"))
+        try:
+            cluster.load(Path(f).read_text(encoding="utf-8"))
+        except (OSError, ApiError, yaml.YAMLError) as e:
+            print(f"error: --load {f}: {getattr(e, 'message', e)}", file=sys.stderr)
+            return 1
     cluster.start()
     path = cluster.write_kubeconfig(args.kubeconfig, context=args.context, namespace=args.namespace)
     print(cluster.url, flush=True)
