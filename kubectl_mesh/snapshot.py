@@ -125,6 +125,13 @@ class Snapshot:
     def namespace(self, name: str) -> dict | None:
         return self.get("Namespace", None, name)
 
+    def require_namespace(self, name: str) -> dict:
+        """The Namespace object; NotFound (exit 1) when the cluster has none of that name."""
+        found = self.namespace(name)
+        if found is None:
+            raise errors.NotFound(f'namespace "{name}" not found')
+        return found
+
     def namespace_names(self) -> list[str]:
         """Namespaces with a Namespace object or any object in them."""
         names = {name_of(ns) for ns in self.of_kind("Namespace")}

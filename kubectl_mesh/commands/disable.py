@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, injection, inventory, mesh, mtls, rollout
+from kubectl_mesh import injection, inventory, mesh, mtls, rollout
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands.enable import apply_restarts, restart_steps
 from kubectl_mesh.complete import complete_namespaces
@@ -59,9 +59,7 @@ def command(settings, ns, restart_policy, wait, force):
     runner = settings.runner()
     namespace = settings.resolve_namespace(ns, runner)
     snapshot = read_cluster(runner, namespace=namespace)
-    ns_obj = snapshot.namespace(namespace)
-    if ns_obj is None:
-        raise errors.NotFound(f'namespace "{namespace}" not found')
+    ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Disabling sidecar injection in namespace {namespace}")
     strict = strict_sources(snapshot, namespace)
     if strict:

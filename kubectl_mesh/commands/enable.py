@@ -98,9 +98,7 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     runner = settings.runner()
     namespace = settings.resolve_namespace(ns, runner)
     snapshot = read_cluster(runner, namespace=namespace)
-    ns_obj = snapshot.namespace(namespace)
-    if ns_obj is None:
-        raise errors.NotFound(f'namespace "{namespace}" not found')
+    ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Enabling sidecar injection in namespace {namespace}")
     if snapshot.istio_crds is False and not force:
         report.refused = True

@@ -63,8 +63,7 @@ def _read(runner, namespace: str, everywhere: bool):
             "Istio's CRDs (security.istio.io) are not installed on this cluster; "
             "Istio is an optional platform service: ask the platform team to deploy it"
         )
-    if snapshot.namespace(namespace) is None:
-        raise errors.NotFound(f'namespace "{namespace}" not found')
+    snapshot.require_namespace(namespace)
     return snapshot, complete
 
 
