@@ -25,6 +25,7 @@ import click
 from kubectl_mesh import errors, merge, traffic, validate
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _service
+from kubectl_mesh.complete import complete_services
 from kubectl_mesh.mesh import format_labels, name_of
 from kubectl_mesh.report import FAIL, FAILED, PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.writer import ObjectRef, Writer
@@ -228,7 +229,7 @@ def command(settings):
 
 
 @mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT)
-@click.argument("svc", metavar="SVC")
+@click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--stable", "stable", metavar="VERSION", required=True, help="Label value of the stable pods, e.g. v1.")
 @click.option("--canary", "canary", metavar="VERSION", required=True, help="Label value of the canary pods, e.g. v2.")
 @click.option("--weight", metavar="N", required=True, help="Canary weight, an integer 0-100; stable gets 100-N.")
@@ -366,7 +367,7 @@ def _shift(settings, report, target, runner, chosen, new_weights, force, reason)
 
 
 @mesh_command("promote", context_settings=CONTEXT)
-@click.argument("svc", metavar="SVC")
+@click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--step", metavar="N", help=f"Add N to the canary weight (default {DEFAULT_STEP}).")
 @click.option("--full", is_flag=True, help="Send all traffic to the canary.")
 @click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
@@ -390,7 +391,7 @@ def promote(settings, svc, step, full, force):
 
 
 @mesh_command("rollback", context_settings=CONTEXT)
-@click.argument("svc", metavar="SVC")
+@click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
 def rollback(settings, svc, force):
     """Send all traffic back to the stable subset (stable 100, canary 0).
@@ -410,7 +411,7 @@ def rollback(settings, svc, force):
 
 
 @mesh_command("status", context_settings=CONTEXT)
-@click.argument("svc", metavar="SVC")
+@click.argument("svc", metavar="SVC", shell_complete=complete_services)
 def status(settings, svc):
     """Weights, ready/total pods per subset, and the objects involved."""
     svc = _validated_service(svc)

@@ -22,6 +22,7 @@ from kubectl_mesh import errors, merge, traffic, validate
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _service
 from kubectl_mesh.commands.canary import DefaultAction
+from kubectl_mesh.complete import complete_services
 from kubectl_mesh.mesh import name_of
 from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.writer import ObjectRef, Writer
@@ -100,7 +101,7 @@ def _option(name, key, metavar, help_text):
 
 
 @mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT)
-@click.argument("svc", metavar="SVC")
+@click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @_option("--max-connections", "max_connections", "N", "connectionPool.tcp.maxConnections.")
 @_option("--http1-max-pending-requests", "http1_max_pending_requests", "N",
          "connectionPool.http.http1MaxPendingRequests.")
@@ -168,7 +169,7 @@ def _write(report, runner, settings, ref, merged, current, reason):
 
 
 @mesh_command("remove", context_settings=CONTEXT)
-@click.argument("svc", metavar="SVC")
+@click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--force", is_flag=True, help="With several DestinationRules for the host, change the oldest.")
 def remove(settings, svc, force):
     """Take connectionPool and outlierDetection out of SVC's DestinationRule.
@@ -202,7 +203,7 @@ def remove(settings, svc, force):
 
 
 @mesh_command("status", context_settings=CONTEXT)
-@click.argument("svc", metavar="SVC")
+@click.argument("svc", metavar="SVC", shell_complete=complete_services)
 def status(settings, svc):
     """The circuit breaker in force for SVC and the DestinationRule it comes from."""
     svc = validate.dns1123_label(svc, what="service name")

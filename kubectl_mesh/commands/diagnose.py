@@ -15,6 +15,7 @@ import click
 
 from kubectl_mesh import errors
 from kubectl_mesh.command import mesh_command
+from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import Report
 
 FAIL_ON = ("error", "warning")
@@ -83,7 +84,7 @@ def online(settings, ns: str | None):
                    "stdin; repeatable. No cluster is contacted.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
               help="Exit 1 when a finding reaches this level.")
-@click.argument("ns", metavar="[NAMESPACE]", required=False)
+@click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 def command(settings, files, fail_on, ns):
     """Find the guide's troubleshooting problems: strict mTLS without sidecars,
     canary subsets that select no pods (503), sidecar resources too low, plus the

@@ -19,6 +19,7 @@ import click
 from kubectl_mesh import errors, inventory, merge, mtls, validate
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _service
+from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.mesh import format_labels, meta, name_of
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
@@ -175,8 +176,9 @@ def check_duplicates(report: Report, snapshot, namespace: str) -> None:
 
 # -- the command --------------------------------------------------------------------------------
 @mesh_command("mtls")
-@click.argument("ns", metavar="[NAMESPACE]", required=False)
-@click.argument("mode", metavar="strict|permissive|status", required=False)
+@click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
+@click.argument("mode", metavar="strict|permissive|status", required=False,
+                shell_complete=lambda ctx, param, incomplete: [m for m in MODES if m.startswith(incomplete)])
 @click.option("--force", is_flag=True, help="STRICT even though pods lack sidecars.")
 def command(settings, ns, mode, force):
     """Set or show the namespace's mTLS mode (the guide's step 2).

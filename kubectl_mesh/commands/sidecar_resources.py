@@ -19,6 +19,7 @@ import click
 from kubectl_mesh import errors, merge, mesh, rollout, validate
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _service
+from kubectl_mesh.complete import complete_workloads
 from kubectl_mesh.report import APPLIED, FAIL, FAILED, PASS, SKIP, UNCHANGED, WARN, Check, Report
 from kubectl_mesh.snapshot import WorkloadRef, read_cluster
 from kubectl_mesh.writer import ObjectRef, Writer
@@ -76,7 +77,7 @@ def proxy_matches(pod: dict, values: dict[str, str]) -> bool:
 
 
 @mesh_command("sidecar-resources")
-@click.argument("workload", metavar="WORKLOAD")
+@click.argument("workload", metavar="WORKLOAD", shell_complete=complete_workloads)
 @click.option("--kind", metavar="KIND", help="deployment, statefulset or daemonset, when WORKLOAD is a bare name.")
 @click.option("--cpu", required=True, metavar="QUANTITY", help="Proxy CPU request, e.g. 200m.")
 @click.option("--memory", required=True, metavar="QUANTITY", help="Proxy memory request, e.g. 256Mi.")

@@ -13,6 +13,7 @@ import click
 
 from kubectl_mesh import errors
 from kubectl_mesh.command import mesh_command
+from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import Report
 
 LABEL_WIDTH = 18
@@ -192,7 +193,7 @@ def render_screen(screen: dict) -> list[str]:
 
 
 @mesh_command("status")
-@click.argument("ns", metavar="[NAMESPACE]", required=False)
+@click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 def command(settings, ns):
     """One screen per namespace: injection, pods meshed of total, mTLS mode,
     canaries with weights and ready pods, circuit breakers, diagnose findings.

@@ -89,3 +89,21 @@ def test_helper_script_delegates_to_the_plugin():
     script = (ROOT / "completions" / "kubectl_complete-mesh").read_text()
     assert script.startswith("#!/bin/sh")
     assert 'exec kubectl-mesh __complete "$@"' in script
+
+
+def test_services_for_canary_and_circuit_breaker(fp):
+    fp.register(["kubectl", "get", "services", "-o", "name", "--request-timeout=2s", "-n", "my-app"],
+                stdout="service/my-app\nservice/backend-api\n", occurrences=2)
+    assert _values(["canary", "promote", "-n", "my-app", "b"]) == ["backend-api"]
+    assert _values(["circuit-breaker", "status", "-n", "my-app", ""]) == ["my-app", "backend-api"]
+
+
+def test_workloads_for_sidecar_resources(fp):
+    for resource, names in (("deployments.apps", "deployment.apps/web\n"), ("statefulsets.apps", "statefulset.apps/db\n"),
+                            ("daemonsets.apps", "")):
+        fp.register(["kubectl", "get", resource, "-o", "name", "--request-timeout=2s", "-n", "my-app"], stdout=names)
+    assert _values(["sidecar-resources", "-n", "my-app", ""]) == ["deploy/web", "sts/db"]
+
+
+def test_mtls_modes():
+    assert _values(["mtls", "my-app", "p"]) == ["permissive"]
