@@ -214,7 +214,8 @@ def classify_failure(tool: str, shown: str, code: int, err: str, out: str) -> er
     """Turn a failed kubectl/istioctl run into the right typed error."""
     line = first_error_line(err, out)
     lowered = (err + "\n" + out).lower()
-    message = f"{line} (from: {shown})"
+    # The CLI prefixes "error: " itself; kubectl's own prefix would double it.
+    message = f"{re.sub(r'^(error|Error): ', '', line)} (from: {shown})"
 
     match = _SERVER_REASON.search(err)
     if match and match["reason"] in _REASONS:

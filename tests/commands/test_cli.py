@@ -65,7 +65,7 @@ def test_environment_error_in_json_mode_prints_error_document(fp, mesh_cli):
     assert result.exit_code == 4
     assert result.json()["error"]["type"] == "ClusterUnreachable"
     assert result.json()["success"] is False
-    assert result.stderr.startswith("error: error: stat /nonexistent") or "stat /nonexistent" in result.stderr
+    assert result.stderr.startswith("error: stat /nonexistent: no such file or directory (from: kubectl")
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -262,7 +262,7 @@ def test_completion_through_kubectl_offers_cluster_namespaces(e2e, kubectl):
 def test_unreachable_kubeconfig_exits_4_in_one_line(e2e, mesh):
     result = mesh("verify", "-n", "x", "--kubeconfig", "/nonexistent")
     assert result.returncode == 4
-    assert result.stderr.strip() == ("error: error: stat /nonexistent: no such file or directory "
+    assert result.stderr.strip() == ("error: stat /nonexistent: no such file or directory "
                                      "(from: kubectl --kubeconfig /nonexistent get namespaces,pods,services,"
                                      "deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps,"
                                      "virtualservices.networking.istio.io,destinationrules.networking.istio.io,"

@@ -47,6 +47,7 @@ def test_failures_are_classified_with_one_line_naming_the_command(stderr, kind, 
     assert "\n" not in error.message
     assert error.message.endswith("(from: kubectl get ns)")
     assert not error.message.startswith("E1125")
+    assert not error.message.startswith(("error: ", "Error: "))  # the CLI adds its own "error: "
 
 
 def test_first_error_line_skips_klog_noise():
