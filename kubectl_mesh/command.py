@@ -7,18 +7,26 @@ import sys
 
 import click
 
+from kubectl_mesh.errors import UsageError
 from kubectl_mesh.report import Report, render, use_colour
 from kubectl_mesh.settings import Settings, current, global_options
 
 
-def mesh_command(name: str | None = None, *, group: bool = False, **attrs):
-    """Declare a subcommand whose function takes (settings, **params) and returns a Report."""
+def mesh_command(name: str | None = None, *, group: bool = False, all_namespaces: bool = False, **attrs):
+    """Declare a subcommand whose function takes (settings, **params) and returns a Report.
+
+    Commands that act on one namespace reject -A with a usage error rather
+    than silently ignoring it; `all_namespaces=True` lets the function handle it.
+    """
     attrs.setdefault("context_settings", {"help_option_names": ["-h", "--help"], "max_content_width": 100})
 
     def decorator(function):
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             settings = current()
+            if settings.all_namespaces and not all_namespaces:
+                path = click.get_current_context().command_path
+                raise UsageError(f"-A/--all-namespaces does not apply to `{path}`: give one namespace with -n")
             report = function(settings, *args, **kwargs)
             if report is None:  # a group invoked with a subcommand
                 return None

@@ -78,7 +78,7 @@ def online(settings, ns: str | None):
     return found, f"Diagnosis of {where} ({objects} objects read)", source, notes
 
 
-@mesh_command("diagnose")
+@mesh_command("diagnose", all_namespaces=True)
 @click.option("-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
               help="Check manifests instead of the cluster: files, directories (recursively) or - for "
                    "stdin; repeatable. No cluster is contacted.")

@@ -192,7 +192,7 @@ def render_screen(screen: dict) -> list[str]:
     return lines
 
 
-@mesh_command("status")
+@mesh_command("status", all_namespaces=True)
 @click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 def command(settings, ns):
     """One screen per namespace: injection, pods meshed of total, mTLS mode,

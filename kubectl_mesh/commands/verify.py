@@ -184,7 +184,7 @@ def verify_namespace(settings, runner, namespace: str, *, use_istioctl: bool, pa
     return report
 
 
-@mesh_command("verify")
+@mesh_command("verify", all_namespaces=True)
 @click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 @click.option("--istioctl/--no-istioctl", "use_istioctl", default=True,
               help="Also run istioctl x describe pod and proxy-config routes for one pod per workload.")

@@ -109,3 +109,15 @@ def test_no_color_and_json_have_no_escape_codes(fp, mesh_cli):
     result = mesh_cli("verify", "my-app", "--no-istioctl", "-o", "json")
     assert "\x1b[" not in result.stdout
     json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("argv", [
+    ["enable", "my-app", "-A"], ["-A", "disable", "my-app"], ["mtls", "my-app", "status", "-A"],
+    ["canary", "status", "my-app", "-A"], ["circuit-breaker", "my-app", "-A"], ["describe", "web-1", "-A"],
+    ["routes", "web-1", "-A"], ["sidecar-resources", "deploy/web", "--cpu", "1", "--memory", "1Gi", "-A"],
+])
+def test_all_namespaces_is_a_usage_error_where_it_does_not_apply(fp, mesh_cli, argv):
+    result = mesh_cli(*argv)
+    assert result.exit_code == 2
+    assert "-A/--all-namespaces does not apply" in result.stderr
+    assert len(fp.calls) == 0
