@@ -2,8 +2,8 @@
 
 DestinationRules by host, the subsets each host has, ServiceEntry hosts,
 every destination of every VirtualService route, the pods behind a Service
-that a subset selects. Each is built on first use and cached, so the checks
-stay small and no check loops over all pods for every subset or route.
+(which its subsets select among). Each is built on first use and cached, so
+the checks stay small and no check loops over all pods for every subset or route.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import cached_property
 from kubectl_mesh import inventory, mesh, mtls
 from kubectl_mesh.manifests import TEMPLATE_OF
 from kubectl_mesh.mesh import meta, name_of, namespace_of
-from kubectl_mesh.snapshot import CLUSTER_DOMAIN, Snapshot, resolve_host
+from kubectl_mesh.snapshot import CLUSTER_DOMAIN, TOPOLOGY_LABELS, Snapshot, resolve_host
 
 ROUTE_KINDS = ("http", "tcp", "tls")
 SVC_SUFFIX = f".svc.{CLUSTER_DOMAIN}"
@@ -185,7 +185,14 @@ class MeshIndex:
         return cache[key]
 
     def workload_pod_count(self, ref) -> int:
-        return sum(1 for p in self.live_pods(ref.namespace) if self.snapshot.workload_of(p) == ref)
+        return self._workload_counts(ref.namespace)[ref]
+
+    def _workload_counts(self, namespace: str) -> Counter:
+        """Live pods per workload in a namespace: counted once, not once per workload asked about."""
+        counts = self.cache.setdefault("workload-counts", {})
+        if namespace not in counts:
+            counts[namespace] = Counter(self.snapshot.workload_of(p) for p in self.live_pods(namespace))
+        return counts[namespace]
 
     # -- services and service entries ---------------------------------------------------
     @cached_property
@@ -236,17 +243,39 @@ class MeshIndex:
             and not mesh.pod_terminating(p)
         ]
 
-    def subset_pods(self, service: dict, subset_labels: dict) -> list[dict] | None:
-        """Pods behind the Service that the subset's labels select (None: no selector)."""
+    def subset_selects(self, service: dict, subset_labels: dict) -> bool | None:
+        """Does the subset select any pod behind the Service? (None: it has no selector.)
+
+        As selecting the Service's selector merged with the subset's labels would
+        tell, but from the Service's pods (selected once, cached, a handful each)
+        rather than by a new selection for every subset, stopping at the first."""
         selector = (service.get("spec") or {}).get("selector")
         if not selector:
             return None
-        merged = dict(selector)
+        wanted = {}
         for key, value in (subset_labels or {}).items():
-            if key in merged and merged[key] != value:
-                return []  # the subset contradicts the Service's own selector
-            merged[key] = value
-        return self.select(namespace_of(service), merged)
+            if key in selector:
+                if selector[key] != value:
+                    return False  # the subset contradicts the Service's own selector
+                continue  # every pod behind the Service carries it already
+            wanted[key] = value
+        return any(self._carries(p, wanted) for p in self.service_pods(service))
+
+    def _carries(self, pod: dict, labels: dict) -> bool:
+        """Does the pod carry every label? A topology label may instead be its node's
+        (as Snapshot.select_pods(with_node_labels=True) and Istio's locality match it)."""
+        own = mesh.labels_of(pod)
+        node_labels = None
+        for key, value in labels.items():
+            if key in TOPOLOGY_LABELS and key not in own:
+                if node_labels is None:
+                    node = self.snapshot.get("Node", None, (pod.get("spec") or {}).get("nodeName", ""))
+                    node_labels = mesh.labels_of(node) if node else {}
+                if node_labels.get(key) != value:
+                    return False
+            elif (key, value) not in own.items():
+                return False
+        return True
 
     @staticmethod
     def label_values(pods: list[dict], keys) -> dict[str, Counter]:
@@ -286,12 +315,16 @@ class MeshIndex:
         return [s for s in (rule.get("spec") or {}).get("subsets") or [] if isinstance(s, dict)]
 
     def subset_names(self, fqdn: str) -> dict[str, dict]:
-        """Subset name -> the DestinationRule defining it first (subsets concatenate)."""
-        names: dict[str, dict] = {}
-        for rule in self.rules_for(fqdn):
-            for subset in self.subsets(rule):
-                names.setdefault(subset.get("name", ""), rule)
-        return names
+        """Subset name -> the DestinationRule defining it first (subsets concatenate).
+        Cached per host: every route to the host asks. Callers only read it."""
+        cache = self.cache.setdefault("subset-names", {})
+        if fqdn not in cache:
+            names: dict[str, dict] = {}
+            for rule in self.rules_for(fqdn):
+                for subset in self.subsets(rule):
+                    names.setdefault(subset.get("name", ""), rule)
+            cache[fqdn] = names
+        return cache[fqdn]
 
     # -- virtual services -------------------------------------------------------------------
     @cached_property

@@ -30,11 +30,13 @@ ANNOTATIONS = {
     "proxyMemoryLimit": ("memory", "limit"),
 }
 MINIMUM = {"cpu": (CPU_MIN, "100m"), "memory": (MEMORY_MIN, "128Mi")}
+KEYS = frozenset(PREFIX + short for short in ANNOTATIONS)
 
 
 def _meshed_targets(index: MeshIndex) -> list[tuple[Ref, dict]]:
     """(Ref, annotations) of each meshed workload's pod template, and of meshed pods
-    that no workload of the snapshot owns (computed once for both checks)."""
+    that no workload of the snapshot owns, that carry a proxy resource annotation
+    (the others cannot have a finding); computed once for both checks."""
     cached = index.cache.get("meshed-targets")
     if cached is None:
         cached = index.cache["meshed-targets"] = list(_find_meshed_targets(index))
@@ -45,8 +47,11 @@ def _find_meshed_targets(index: MeshIndex):
     owned = set()
     for workload in index.snapshot.workloads():
         ns = namespace_of(workload)
-        template = {"kind": "Pod", "metadata": mesh.template_meta(workload), "spec": mesh.pod_spec(workload)}
         owned.add((workload["kind"], ns, name_of(workload)))
+        metadata = mesh.template_meta(workload)
+        if KEYS.isdisjoint(metadata.get("annotations") or {}):
+            continue  # most workloads: whether meshed or not, nothing to check
+        template = {"kind": "Pod", "metadata": metadata, "spec": mesh.pod_spec(workload)}
         ns_obj = index.snapshot.namespace(ns)
         unknown_ns = ns_obj is None and index.offline
         if mesh.has_sidecar(template) or mesh.expects_sidecar(template, ns_obj) or (
@@ -55,7 +60,7 @@ def _find_meshed_targets(index: MeshIndex):
     for ns in index.namespaces():
         for pod in index.live_pods(ns):
             notes = mesh.annotations_of(pod)
-            if not any(PREFIX + short in notes for short in ANNOTATIONS) or not mesh.has_sidecar(pod):
+            if KEYS.isdisjoint(notes) or not mesh.has_sidecar(pod):
                 continue
             ref = index.snapshot.workload_of(pod)
             if ref is not None and (ref.kind, ref.namespace, ref.name) in owned:

@@ -122,7 +122,7 @@ def subset_selects_no_pods(index: MeshIndex):
             for subset in index.subsets(rule):
                 labels = subset.get("labels") or {}
                 name = subset.get("name", "")
-                if index.subset_pods(service, labels):
+                if index.subset_selects(service, labels):
                     continue
                 if behind:
                     planned = all(TEMPLATE_OF in p for p in behind)
