@@ -56,6 +56,7 @@ TOPOLOGY_LABELS = (
     "failure-domain.beta.kubernetes.io/region",
     "failure-domain.beta.kubernetes.io/zone",
 )
+_TOPOLOGY_SET = frozenset(TOPOLOGY_LABELS)
 DEFAULT_KINDS = ("Namespace", "Pod", "Service", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 
@@ -91,29 +92,57 @@ class Snapshot:
         self.root_namespace = root_namespace
         self._by_kind: dict[str, list[dict]] = defaultdict(list)
         self._by_key: dict[tuple[str, str, str], dict] = {}
-        for obj in objects:
-            self._add(obj)
-        self._pod_index: dict[str, dict[tuple[str, str], set[int]]] | None = None
-        self._pods_by_ns: dict[str, list[dict]] | None = None
+        # Namespaces that namespaced objects are in, and pods by namespace, noted as
+        # objects are added.
+        self._object_namespaces: set[str] = set()
+        self._pods_by_ns: dict[str, list[dict]] = defaultdict(list)
+        self._add_all(objects)
+        # kind -> namespace -> its objects, built per kind on the first of_kind(kind, namespace).
+        self._by_kind_ns: dict[str, dict[str, list[dict]]] = {}
+        # namespace -> label key -> value -> positions of the pods carrying key=value
+        # in pods(namespace); a key is indexed in a namespace when first selected on.
+        self._pod_index: dict[str, dict[str, dict[object, set[int]]]] = {}
         self._workload_cache: dict[int, WorkloadRef | None] = {}
+        # (namespace, kind, name) of a controller owner -> its workload: the pods of a
+        # ReplicaSet resolve it once, and share one WorkloadRef.
+        self._owner_cache: dict[tuple[str, str, str], WorkloadRef | None] = {}
 
-    def _add(self, obj: dict) -> None:
-        kind = obj.get("kind")
-        if not kind or not isinstance(obj.get("metadata"), dict):
-            return
-        if kind not in CLUSTER_SCOPED and not meta(obj).get("namespace"):
-            # Manifests without a namespace land in "default", as kubectl apply and
-            # istioctl analyze treat them.
-            obj["metadata"]["namespace"] = "default"
-        self._by_kind[kind].append(obj)
-        self._by_key[(kind, meta(obj).get("namespace", ""), name_of(obj))] = obj
+    def _add_all(self, objects: Iterable[dict]) -> None:
+        # Runs once per object of the read (tens of thousands on a large cluster):
+        # one loop with its indexes in locals and metadata looked up once per object.
+        by_kind, by_key, namespaces, pods = self._by_kind, self._by_key, self._object_namespaces, self._pods_by_ns
+        for obj in objects:
+            kind = obj.get("kind")
+            metadata = obj.get("metadata")
+            if not kind or not isinstance(metadata, dict):
+                continue
+            if kind in CLUSTER_SCOPED:
+                namespace = metadata.get("namespace", "")
+            else:
+                namespace = metadata.get("namespace")
+                if not namespace:
+                    # Manifests without a namespace land in "default", as kubectl apply and
+                    # istioctl analyze treat them.
+                    namespace = metadata["namespace"] = "default"
+                namespaces.add(namespace)
+                if kind == "Pod":
+                    pods[namespace].append(obj)
+            by_kind[kind].append(obj)
+            by_key[(kind, namespace, metadata.get("name", ""))] = obj
 
     # -- plain lookups ------------------------------------------------------------
     def of_kind(self, kind: str, namespace: str | None = None) -> list[dict]:
         items = self._by_kind.get(kind, [])
         if namespace is None:
             return items
-        return [o for o in items if meta(o).get("namespace") == namespace]
+        # Checks ask per namespace, namespace after namespace: group the kind's objects
+        # once instead of scanning all of them on every call. A new list, as before.
+        by_ns = self._by_kind_ns.get(kind)
+        if by_ns is None:
+            by_ns = self._by_kind_ns[kind] = defaultdict(list)
+            for o in items:
+                by_ns[meta(o).get("namespace")].append(o)
+        return list(by_ns.get(namespace, ()))
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
         return self._by_key.get((kind, "" if kind in CLUSTER_SCOPED else namespace or "", name))
@@ -135,28 +164,30 @@ class Snapshot:
     def namespace_names(self) -> list[str]:
         """Namespaces with a Namespace object or any object in them."""
         names = {name_of(ns) for ns in self.of_kind("Namespace")}
-        for kind, items in self._by_kind.items():
-            if kind not in CLUSTER_SCOPED:
-                names.update(meta(o).get("namespace", "default") for o in items)
+        names.update(self._object_namespaces)
         return sorted(names)
 
     # -- pods ---------------------------------------------------------------------
-    def _build_pod_index(self) -> None:
-        self._pods_by_ns = defaultdict(list)
-        self._pod_index = defaultdict(lambda: defaultdict(set))
-        for pod in self._by_kind.get("Pod", []):
-            ns = meta(pod).get("namespace", "default")
-            position = len(self._pods_by_ns[ns])
-            self._pods_by_ns[ns].append(pod)
-            for item in labels_of(pod).items():
-                self._pod_index[ns][item].add(position)
-
     def pods(self, namespace: str | None = None) -> list[dict]:
-        if self._pods_by_ns is None:
-            self._build_pod_index()
         if namespace is None:
             return self._by_kind.get("Pod", [])
         return self._pods_by_ns.get(namespace, [])
+
+    def _label_index(self, namespace: str, key: str) -> dict[object, set[int]]:
+        """value -> positions in pods(namespace) of the pods whose label `key` has it.
+
+        Selectors use a few label keys (app, version, ...) of the many that pods
+        carry, so a key is indexed in a namespace on the first selection that needs
+        it, rather than every label of every pod up front."""
+        by_key = self._pod_index.setdefault(namespace, {})
+        index = by_key.get(key)
+        if index is None:
+            index = by_key[key] = defaultdict(set)
+            for position, pod in enumerate(self.pods(namespace)):
+                labels = labels_of(pod)
+                if key in labels:
+                    index[labels[key]].add(position)
+        return index
 
     def select_pods(self, namespace: str, labels: dict, *, with_node_labels: bool = False) -> list[dict]:
         """Pods in `namespace` carrying every label in `labels`.
@@ -167,13 +198,13 @@ class Snapshot:
         pods = self.pods(namespace)
         if not labels:
             return list(pods)
-        pod_labels = dict(labels)
+        pod_labels = labels
         node_wanted = {}
-        if with_node_labels:
+        if with_node_labels and not _TOPOLOGY_SET.isdisjoint(labels):
+            pod_labels = dict(labels)
             node_wanted = {k: pod_labels.pop(k) for k in list(pod_labels) if k in TOPOLOGY_LABELS}
-        index = self._pod_index.get(namespace, {})
         if pod_labels:
-            sets = sorted((index.get(item, set()) for item in pod_labels.items()), key=len)
+            sets = sorted((self._label_index(namespace, k).get(v, set()) for k, v in pod_labels.items()), key=len)
             positions = set(sets[0]).intersection(*sets[1:]) if sets else set()
             candidates = [pods[i] for i in sorted(positions)]
         else:
@@ -218,27 +249,39 @@ class Snapshot:
         owner = next((o for o in owners if o.get("controller")), owners[0] if owners else None)
         if owner:
             kind, name = owner.get("kind", ""), owner.get("name", "")
-            if kind == "ReplicaSet":
-                rs = self.get("ReplicaSet", ns, name)
-                rs_owners = (meta(rs).get("ownerReferences") or []) if rs else []
-                if rs_owners:
-                    return WorkloadRef(rs_owners[0].get("kind", ""), ns, rs_owners[0].get("name", ""))
-                template_hash = labels_of(pod).get("pod-template-hash")
-                if rs is None and template_hash and name.endswith("-" + template_hash):
-                    return WorkloadRef("Deployment", ns, name[: -len(template_hash) - 1])
-                return WorkloadRef("ReplicaSet", ns, name)
-            if kind == "Job":
-                job = self.get("Job", ns, name)
-                job_owners = (meta(job).get("ownerReferences") or []) if job else []
-                if job_owners:
-                    return WorkloadRef(job_owners[0].get("kind", ""), ns, job_owners[0].get("name", ""))
-            return WorkloadRef(kind, ns, name)
+            key = (ns, kind, name)
+            if key not in self._owner_cache:
+                self._owner_cache[key] = self._owner_workload(ns, kind, name)
+            found = self._owner_cache[key]
+            if found is not None:
+                return found
+            # A ReplicaSet that the snapshot does not hold, or that has no owner.
+            template_hash = labels_of(pod).get("pod-template-hash")
+            if self.get("ReplicaSet", ns, name) is None and template_hash and name.endswith("-" + template_hash):
+                return WorkloadRef("Deployment", ns, name[: -len(template_hash) - 1])
+            return WorkloadRef("ReplicaSet", ns, name)
         # Manifests carry no owner references: match the workloads' selectors.
         labels = labels_of(pod)
         for workload in self.workloads(ns):
             if selector_matches((workload.get("spec") or {}).get("selector"), labels):
                 return WorkloadRef(workload["kind"], ns, name_of(workload))
         return None
+
+    def _owner_workload(self, ns: str, kind: str, name: str) -> WorkloadRef | None:
+        """The workload of pods whose controller is kind/name; None for a ReplicaSet
+        without an owner in the snapshot (then the pod's template hash tells)."""
+        if kind == "ReplicaSet":
+            rs = self.get("ReplicaSet", ns, name)
+            rs_owners = (meta(rs).get("ownerReferences") or []) if rs else []
+            if rs_owners:
+                return WorkloadRef(rs_owners[0].get("kind", ""), ns, rs_owners[0].get("name", ""))
+            return None
+        if kind == "Job":
+            job = self.get("Job", ns, name)
+            job_owners = (meta(job).get("ownerReferences") or []) if job else []
+            if job_owners:
+                return WorkloadRef(job_owners[0].get("kind", ""), ns, job_owners[0].get("name", ""))
+        return WorkloadRef(kind, ns, name)
 
     def pods_of(self, workload: dict) -> list[dict]:
         ns = meta(workload).get("namespace", "default")
@@ -277,12 +320,19 @@ def flatten(document) -> list[dict]:
     """Objects in a kubectl JSON document or manifest: `List` kinds unpacked."""
     if not isinstance(document, dict):
         return []
-    if document.get("kind", "").endswith("List") and isinstance(document.get("items"), list):
-        out = []
-        for item in document["items"]:
+    if not (document.get("kind", "").endswith("List") and isinstance(document.get("items"), list)):
+        return [document]
+    out = []
+    for item in document["items"]:
+        # A List of a large cluster holds tens of thousands of objects: those are
+        # taken as they are; only a nested List costs a recursive call.
+        if not isinstance(item, dict):
+            continue
+        if item.get("kind", "").endswith("List") and isinstance(item.get("items"), list):
             out.extend(flatten(item))
-        return out
-    return [document]
+        else:
+            out.append(item)
+    return out
 
 
 def read_cluster(
