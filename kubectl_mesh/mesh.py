@@ -138,10 +138,6 @@ def injection_mode(namespace: dict | None) -> str:
     return "none"
 
 
-def namespace_injected(namespace: dict | None) -> bool:
-    return injection_mode(namespace) in ("enabled", "revision")
-
-
 def conflicting_injection_labels(namespace: dict) -> list[str]:
     """Labels that contradict each other, as istioctl analyze's IST0123 sees them:
     more than one of istio-injection=enabled, istio.io/rev, ambient mode,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-
 from kubectl_mesh import backup, errors
 from kubectl_mesh.report import APPLIED, PLANNED, UNCHANGED, Step
 
@@ -43,11 +41,3 @@ def label_step(runner, namespace_obj: dict, plan_change, *, context: str | None)
         step.restore = backup.restore_command(saved, runner.context, runner.kubeconfig)
         return step, change.applied_to(current)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def restore_hint(step: Step) -> str:
-    return f"restore: {step.restore}" if step.restore else ""
-
-
-def quote(args: list[str]) -> str:
-    return shlex.join(args)

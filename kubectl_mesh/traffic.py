@@ -36,10 +36,6 @@ def _age_key(obj: dict):
     return (meta(obj).get("creationTimestamp") or "", namespace_of(obj), name_of(obj))
 
 
-def fqdn_for(host: str, namespace: str) -> str:
-    return resolve_host(host, namespace)
-
-
 # -- DestinationRules ---------------------------------------------------------------
 def dr_host(dr: dict) -> str:
     """The FQDN a DestinationRule applies to, its short name resolved in its namespace."""

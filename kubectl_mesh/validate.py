@@ -136,10 +136,6 @@ def percent(value, what: str = "percentage") -> int:
     return integer(value, what=what, minimum=0, maximum=100)
 
 
-def positive_int(value, what: str) -> int:
-    return integer(value, what=what, minimum=1)
-
-
 # Kubernetes resource quantities (apimachinery resource.Quantity).
 _QUANTITY = re.compile(
     r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
