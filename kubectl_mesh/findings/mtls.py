@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from kubectl_mesh import inventory, mesh
 from kubectl_mesh import mtls as modes
 from kubectl_mesh.findings.index import MeshIndex, age_key, describe_workloads, pod_name
@@ -102,18 +104,17 @@ def strict_with_unmeshed_clients(index: MeshIndex):
         if not policies or modes.policy_mode(policies[0]) != "STRICT":
             continue
         if outside is None:
-            outside = _unmeshed_callers(index)
-        candidates = [(group, text) for group, text in outside if group.ref.namespace != ns]
-        if not candidates:
+            outside = _UnmeshedCallers(index)
+        count = outside.count_outside(ns)
+        if not count:
             continue
-        services = [name_of(s) for s in index.snapshot.of_kind("Service", ns)]
-        named = [(group, next(svc for svc in services if f"{svc}.{ns}" in text))
-                 for group, text in candidates if any(f"{svc}.{ns}" in text for svc in services)]
+        named = outside.naming(ns, [name_of(s) for s in index.snapshot.of_kind("Service", ns)])
         policy = policies[0]
         ref = Ref("PeerAuthentication", ns, name_of(policy))
         fix = ("enable injection where those callers run and restart them, e.g. "
                + "; ".join(f"kubectl mesh enable {other}"
-                           for other in sorted({g.ref.namespace for g, _ in (named or candidates)})[:3])
+                           for other in (sorted({g.ref.namespace for g, _ in named}) if named
+                                         else outside.namespaces_outside(ns))[:3])
                + f"; or keep {ns} PERMISSIVE until they are meshed: kubectl mesh mtls {ns} permissive")
         if named:
             callers = ", ".join(f"{g.ref.namespace}/{g.ref} (calls {svc}.{ns})" for g, svc in named)
@@ -127,17 +128,71 @@ def strict_with_unmeshed_clients(index: MeshIndex):
                              for g, svc in named]},
             )
         else:
-            namespaces = sorted({g.ref.namespace for g, _ in candidates})
+            listed = outside.first_outside(ns, LISTED_CALLERS)
+            names = [f"{g.ref.namespace}/{g.ref}" for g in listed[:5]]
             yield Found(
                 INFO, ref,
                 f"STRICT mTLS in namespace {ns} refuses callers without istio-proxy; "
-                f"{plural(len(candidates), 'workload')} in {listing(namespaces)} "
-                f"{'has' if len(candidates) == 1 else 'have'} none and cannot call it if they need to: "
-                f"{listing(f'{g.ref.namespace}/{g.ref}' for g, _ in candidates)}",
+                f"{plural(count, 'workload')} in {listing(outside.namespaces_outside(ns))} "
+                f"{'has' if count == 1 else 'have'} none and cannot call it if they need to: "
+                f"{', '.join(names)}{f' and {count - len(names)} more' if count > len(names) else ''}",
                 fix,
-                {"possibleCallers": [{"namespace": g.ref.namespace, "workload": str(g.ref)}
-                                     for g, _ in candidates]},
+                {"possibleCallers": [{"namespace": g.ref.namespace, "workload": str(g.ref)} for g in listed],
+                 "possibleCallerCount": count},
             )
+
+
+# Possible callers listed in a finding's data; the count says how many there are in all
+# (every STRICT namespace would otherwise copy every unmeshed workload of the cluster).
+LISTED_CALLERS = 20
+# "name.namespace" at the start of a host named in a pod spec (a URL, host:port, an FQDN).
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_HOST = re.compile(rf"(?<![a-z0-9-])({_LABEL})\.({_LABEL})(?![a-z0-9-])")
+
+
+class _UnmeshedCallers:
+    """Workloads without sidecars outside STRICT, indexed once by the hosts their pod
+    specs name (env values, args, command), so each STRICT namespace looks up its own
+    callers instead of searching every workload's text for every service."""
+
+    def __init__(self, index: MeshIndex):
+        self.groups = _unmeshed_callers(index)
+        # namespace named -> service name -> positions in self.groups of the callers naming it
+        self.by_host: dict[str, dict[str, list[int]]] = {}
+        for position, (_, text) in enumerate(self.groups):
+            for service, namespace in {m.groups() for m in _HOST.finditer(text.lower())}:
+                self.by_host.setdefault(namespace, {}).setdefault(service, []).append(position)
+
+        self.per_namespace: dict[str, int] = {}
+        for group, _ in self.groups:
+            self.per_namespace[group.ref.namespace] = self.per_namespace.get(group.ref.namespace, 0) + 1
+        self.namespaces = sorted(self.per_namespace)
+
+    def count_outside(self, ns: str) -> int:
+        return len(self.groups) - self.per_namespace.get(ns, 0)
+
+    def namespaces_outside(self, ns: str) -> list[str]:
+        return [other for other in self.namespaces if other != ns]
+
+    def first_outside(self, ns: str, limit: int) -> list[inventory.WorkloadState]:
+        found = []
+        for group, _ in self.groups:
+            if group.ref.namespace != ns:
+                found.append(group)
+                if len(found) == limit:
+                    break
+        return found
+
+    def naming(self, ns: str, services: list[str]) -> list[tuple[inventory.WorkloadState, str]]:
+        """(caller, the first of `services` it names as SERVICE.ns), in the callers' order."""
+        hosts = self.by_host.get(ns)
+        if not hosts:
+            return []
+        first: dict[int, str] = {}
+        for service in services:
+            for position in hosts.get(service, ()):
+                first.setdefault(position, service)
+        return [(self.groups[p][0], first[p]) for p in sorted(first) if self.groups[p][0].ref.namespace != ns]
 
 
 def _unmeshed_callers(index: MeshIndex) -> list[tuple[inventory.WorkloadState, str]]:

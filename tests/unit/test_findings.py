@@ -176,6 +176,28 @@ def test_strict_mtls_other_unmeshed_workloads_are_possible_callers_info():
         ("MESH-MTLS-002", "info", "PeerAuthentication my-app/strict-mtls")]
 
 
+def test_strict_mtls_possible_callers_listed_up_to_a_cap_with_their_count():
+    objs = [ENABLED, pa(), service("web"), *deployment_with_pods("web", sidecar="container"), namespace("batch")]
+    for i in range(25):
+        objs += deployment_with_pods(f"job-{i:02d}", "batch")
+    (result,) = found(objs, check="MESH-MTLS-002")
+    assert result.details["possibleCallerCount"] == 25
+    assert len(result.details["possibleCallers"]) == 20
+    assert result.message.endswith("batch/deployment/job-04 and 20 more")
+
+
+def test_strict_mtls_caller_named_by_host_not_by_a_longer_name_containing_it():
+    caller = deployment_with_pods("report", "batch")
+    for item in caller:
+        if item["kind"] in ("Pod", "Deployment"):
+            spec = item["spec"] if item["kind"] == "Pod" else item["spec"]["template"]["spec"]
+            spec["containers"][0]["args"] = ["--upstream=old-web.my-app:80", "--db", "db.my-app.svc:5432"]
+    objs = [ENABLED, pa(), service("web"), service("db"), *deployment_with_pods("web", sidecar="container"),
+            namespace("batch"), *caller]
+    (result,) = found(objs, check="MESH-MTLS-002")
+    assert result.details["callers"] == [{"namespace": "batch", "workload": "deployment/report", "service": "db"}]
+
+
 def test_strict_mtls_callers_not_fired_without_unmeshed_workloads_or_strict():
     objs = [ENABLED, pa(), *deployment_with_pods("web", sidecar="container"),
             namespace("other", {"istio-injection": "enabled"}), *deployment_with_pods("o", "other", sidecar="container")]
