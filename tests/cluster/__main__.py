@@ -2,6 +2,7 @@
 
     python -m tests.cluster --kubeconfig /tmp/kc [--load FILE.yaml ...] [--native-sidecars]
         [--ready-after SECONDS] [--no-istio] [--gateway-api]
+        [--service-proxy NS/NAME:PORT=127.0.0.1:PORT ...]
 
 Prints the server URL, writes the kubeconfig and serves until interrupted (Ctrl-C).
 """
@@ -18,6 +19,7 @@ import yaml
 
 from .cluster import TestCluster
 from .errors import ApiError
+from .service_proxy import parse_spec, proxy_service
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-istio", action="store_true", help="no Istio CRDs, istiod or injection")
     parser.add_argument("--gateway-api", action="store_true", help="serve the Gateway API CRDs")
     parser.add_argument("--proxy-never-ready", action="store_true", help="istio-proxy containers never get ready")
+    parser.add_argument("--service-proxy", action="append", default=[], metavar="NS/NAME:PORT=127.0.0.1:PORT",
+                        help="serve services/NAME:PORT/proxy from this loopback address (repeatable)")
     args = parser.parse_args(argv)
+    try:
+        proxied = [parse_spec(spec) for spec in args.service_proxy]
+    except ValueError as e:
+        parser.error(str(e))
 
     cluster = TestCluster(
         native_sidecars=args.native_sidecars, ready_after=args.ready_after,
@@ -46,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ApiError, yaml.YAMLError) as e:
             print(f"error: --load {f}: {getattr(e, 'message', e)}", file=sys.stderr)
             return 1
+    for namespace, service, port, address in proxied:
+        proxy_service(cluster, namespace, service, port, address)
     cluster.start()
     path = cluster.write_kubeconfig(args.kubeconfig, context=args.context, namespace=args.namespace)
     print(cluster.url, flush=True)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import discovery, errors, openapi, protobuf, tables
+from . import discovery, errors, openapi, protobuf, service_proxy, tables
 from .core import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 from .errors import ApiError
 from .faults import REASONS, RequestInfo
@@ -207,6 +207,9 @@ class ApiHandler(BaseHTTPRequestHandler):
         accept = self.headers.get("Accept", "")
         if method == "GET" and self._non_resource(cluster, parts, accept):
             return
+        proxied = service_proxy.match(parts)
+        if proxied is not None:
+            return service_proxy.serve(self, cluster, method, proxied, raw)
         route = self._resolve(cluster, parts)
         if route is None:
             raise errors.page_not_found()
