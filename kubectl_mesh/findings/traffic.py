@@ -8,15 +8,12 @@ from collections import defaultdict
 from kubectl_mesh.findings.index import (
     Destination,
     MeshIndex,
-    age_key,
     host_namespace,
-    pod_name,
     short_host,
 )
-from kubectl_mesh.findings.model import ERROR, INFO, WARNING, Found, Ref, check, listing, plural
+from kubectl_mesh.findings.model import ERROR, INFO, Found, Ref, check, listing, plural
 from kubectl_mesh.manifests import TEMPLATE_OF
-from kubectl_mesh.mesh import format_labels, name_of, namespace_of
-from kubectl_mesh.traffic import effective_traffic_policy
+from kubectl_mesh.mesh import name_of, namespace_of
 
 ROW_503 = "503 errors during canary rollout"
 
@@ -103,64 +100,6 @@ def subset_without_rule(index: MeshIndex):
         )
 
 
-@check("MESH-TRF-003", "traffic", "DestinationRule subset selects no pods", istio="IST0173", guide=ROW_503)
-def subset_selects_no_pods(index: MeshIndex):
-    """A subset's labels, with its Service's selector, select no pods (topology
-    labels may come from the pod's node, as Istio does). An error when a route sends
-    the subset traffic: that is the guide's 503 during a canary rollout."""
-    for fqdn, rules in index.rules_by_host.items():
-        service = index.service(fqdn)
-        if service is None:
-            continue  # a ServiceEntry, a wildcard, or a Service this snapshot does not hold
-        behind = index.service_pods(service)
-        if behind is None:
-            continue  # no selector: endpoints are managed by hand
-        svc_ns, svc_name = namespace_of(service), name_of(service)
-        svc_selector = (service.get("spec") or {}).get("selector") or {}
-        for rule in rules:
-            rule_ns = namespace_of(rule)
-            for subset in index.subsets(rule):
-                labels = subset.get("labels") or {}
-                name = subset.get("name", "")
-                if index.subset_selects(service, labels):
-                    continue
-                if behind:
-                    planned = all(TEMPLATE_OF in p for p in behind)
-                    carry = index.label_values(behind, [k for k in labels if k not in svc_selector])
-                    seen = "; ".join(
-                        f"{key}=" + ", ".join(value if planned else f"{value} ({count})"
-                                              for value, count in counter.most_common())
-                        for key, counter in carry.items()
-                    )
-                    why = (f"selects none of the {pods_phrase(behind)} behind Service {svc_ns}/{svc_name} "
-                           f"({format_labels(svc_selector)})" + (f"; they carry {seen}" if seen else ""))
-                else:
-                    why = f"selects no pods: Service {svc_ns}/{svc_name} ({format_labels(svc_selector)}) has none"
-                sending = index.traffic_to_subset.get((fqdn, name), [])
-                message = f'subset "{name}" ({format_labels(labels) or "no labels"}) {why}'
-                if sending:
-                    routes = listing(
-                        f"VirtualService {namespace_of(d.vs)}/{name_of(d.vs)} {d.where}"
-                        + (f" (weight {d.weight})" if d.weight is not None else "")
-                        for d in sending
-                    )
-                    message += f"; traffic routed to it fails with 503: {routes}"
-                    fix = (f"make the pods of subset {name} carry {format_labels(labels)} (in their pod template), "
-                           f"or correct the subset's labels in DestinationRule {rule_ns}/{name_of(rule)}; "
-                           f"meanwhile route no traffic to it: kubectl mesh canary rollback {svc_name} -n {svc_ns}")
-                else:
-                    fix = (f"correct the subset's labels in DestinationRule {rule_ns}/{name_of(rule)} to match "
-                           f"its pods (kubectl get pods -n {svc_ns} --show-labels), or deploy them before "
-                           "routing to it")
-                yield Found(
-                    ERROR if sending else WARNING, Ref("DestinationRule", rule_ns, name_of(rule)),
-                    message, fix,
-                    {"subset": name, "labels": labels, "service": f"{svc_ns}/{svc_name}",
-                     "podsBehindService": [pod_name(p) for p in behind][:20],
-                     "routedBy": [f"{namespace_of(d.vs)}/{name_of(d.vs)} {d.where}" for d in sending]},
-                )
-
-
 @check("MESH-TRF-004", "traffic", "Route to a host that matches no Service or ServiceEntry", istio="IST0101",
        guide=ROW_503)
 def unknown_host(index: MeshIndex):
@@ -209,47 +148,3 @@ def bad_weights(index: MeshIndex):
             f"(e.g. kubectl mesh canary {short_host(regular[0].fqdn, namespace_of(vs))} --weight N)",
             {"where": route.where, "weights": weights},
         )
-
-
-@check("MESH-TRF-006", "traffic", "Several DestinationRules for one host")
-def several_rules_for_host(index: MeshIndex):
-    """Istio merges the DestinationRules of one namespace for one host (those without a
-    workloadSelector), oldest first: subsets are concatenated, but the top-level
-    trafficPolicy is the first one found; any later rule's trafficPolicy is silently
-    dropped (a warning). Extra rules that lose nothing are reported as info."""
-    for fqdn, rules in index.rules_by_host.items():
-        by_ns: dict[str, list[dict]] = defaultdict(list)
-        for rule in rules:
-            if not (rule.get("spec") or {}).get("workloadSelector"):
-                by_ns[namespace_of(rule)].append(rule)
-        for ns, group in by_ns.items():
-            if len(group) < 2:
-                continue
-            group.sort(key=age_key)
-            names = ", ".join(name_of(r) for r in group)
-            source, _ = effective_traffic_policy(group)
-            for position, other in enumerate(group):
-                policy = (other.get("spec") or {}).get("trafficPolicy") or {}
-                lost = sorted(policy) if policy and other is not source else []
-                if position == 0:
-                    continue  # the oldest: the one the others are merged into
-                message = (f"{len(group)} DestinationRules in {ns} for host {short_host(fqdn, ns)} ({names}): "
-                           "Istio merges their subsets, oldest first, and keeps one top-level trafficPolicy")
-                if lost:
-                    message += (f"; this one's trafficPolicy ({', '.join(lost)}) is silently ignored in favour of "
-                                f"{ns}/{name_of(source)}'s")
-                    level = WARNING
-                else:
-                    message += ("; nothing of this one is lost, but tools and people that read one rule "
-                                "per host will miss it")
-                    level = INFO
-                first = group[0]
-                yield Found(
-                    level, Ref("DestinationRule", ns, name_of(other)), message,
-                    f"merge it into DestinationRule {ns}/{name_of(first)} and delete it: "
-                    f"kubectl delete destinationrule {name_of(other)} -n {ns}"
-                    + (f" (kubectl mesh circuit-breaker {short_host(fqdn, ns)} -n {ns} merges settings into the "
-                       "existing rule)" if {"connectionPool", "outlierDetection"} & set(lost) else ""),
-                    {"host": fqdn, "rules": [name_of(r) for r in group],
-                     "trafficPolicyFrom": name_of(source) if source else None, "ignoredTrafficPolicy": lost},
-                )
