@@ -48,15 +48,31 @@ ISTIO_RESOURCES = {
     "AuthorizationPolicy": "authorizationpolicies.security.istio.io",
 }
 CLUSTER_SCOPED = {"Namespace", "Node", "CustomResourceDefinition"}
-# Node labels a pod inherits for locality, as Istio's endpoint builder does.
-TOPOLOGY_LABELS = (
-    "topology.kubernetes.io/region",
-    "topology.kubernetes.io/zone",
-    "topology.istio.io/subzone",
-    "failure-domain.beta.kubernetes.io/region",
-    "failure-domain.beta.kubernetes.io/zone",
-)
+REGION, ZONE, SUBZONE = "topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone"
+HOSTNAME = "kubernetes.io/hostname"
+# The node's older labels, read when the GA ones are missing (as Istio reads a node's locality).
+BETA_REGION, BETA_ZONE = "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone"
+# Labels an endpoint gets from its pod's node, as Istio's endpoint builder adds them
+# (label.AugmentLabels): a subset may select on them though the pod does not carry them.
+TOPOLOGY_LABELS = (REGION, ZONE, SUBZONE, HOSTNAME)
 _TOPOLOGY_SET = frozenset(TOPOLOGY_LABELS)
+
+
+def endpoint_labels(pod_labels: dict, node_name: str | None, node_labels: dict | None) -> dict:
+    """A pod's labels as Istio's endpoint carries them: the node's locality (region,
+    zone, subzone; the GA label, else the older failure-domain one) and hostname
+    added over the pod's own. An empty locality value is never copied, so a subset
+    selecting `region: ""` does not match through a node labelled `region: ""`."""
+    out = dict(pod_labels)
+    if node_labels:
+        region = node_labels.get(REGION) or node_labels.get(BETA_REGION)
+        zone = node_labels.get(ZONE) or node_labels.get(BETA_ZONE)
+        for key, value in ((REGION, region), (ZONE, zone), (SUBZONE, node_labels.get(SUBZONE))):
+            if value:
+                out[key] = value
+    if node_name:
+        out[HOSTNAME] = node_name
+    return out
 DEFAULT_KINDS = ("Namespace", "Pod", "Service", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 
@@ -192,8 +208,8 @@ class Snapshot:
     def select_pods(self, namespace: str, labels: dict, *, with_node_labels: bool = False) -> list[dict]:
         """Pods in `namespace` carrying every label in `labels`.
 
-        With `with_node_labels`, topology labels in `labels` may instead be
-        carried by the pod's node, as Istio matches locality subsets.
+        With `with_node_labels`, topology labels in `labels` are matched against
+        the pod's endpoint labels (endpoint_labels), as Istio matches locality subsets.
         """
         pods = self.pods(namespace)
         if not labels:
@@ -213,10 +229,10 @@ class Snapshot:
             return candidates
         result = []
         for pod in candidates:
-            labels_here = labels_of(pod)
-            node = self.get("Node", None, (pod.get("spec") or {}).get("nodeName", ""))
-            node_labels = labels_of(node) if node else {}
-            if all(labels_here.get(k, node_labels.get(k)) == v for k, v in node_wanted.items()):
+            node_name = (pod.get("spec") or {}).get("nodeName") or ""
+            node = self.get("Node", None, node_name) if node_name else None
+            carried = endpoint_labels(labels_of(pod), node_name, labels_of(node) if node else None)
+            if all(carried.get(k) == v for k, v in node_wanted.items()):
                 result.append(pod)
         return result
 

@@ -12,12 +12,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
-from kubectl_mesh import inventory, mesh, mtls
+from kubectl_mesh import inventory, mesh, meshconfig, mtls
+from kubectl_mesh.findings.hosts import HostRegistry
 from kubectl_mesh.manifests import TEMPLATE_OF
 from kubectl_mesh.mesh import meta, name_of, namespace_of
-from kubectl_mesh.snapshot import CLUSTER_DOMAIN, TOPOLOGY_LABELS, Snapshot, resolve_host
+from kubectl_mesh.snapshot import CLUSTER_DOMAIN, TOPOLOGY_LABELS, Snapshot, endpoint_labels, resolve_host
 
 ROUTE_KINDS = ("http", "tcp", "tls")
+_TOPOLOGY = frozenset(TOPOLOGY_LABELS)
 SVC_SUFFIX = f".svc.{CLUSTER_DOMAIN}"
 
 
@@ -27,11 +29,12 @@ class Destination:
 
     vs: dict
     where: str  # e.g. "http[0].route[1]" or "http[0].mirror"
-    host: str  # as written
+    host: str  # as written ("" when the destination names none)
     fqdn: str  # resolved in the VirtualService's namespace
     subset: str | None
     weight: int | None
     mirror: bool
+    port: int | None = None  # destination.port.number
 
     @property
     def vs_key(self) -> tuple[str, str]:
@@ -88,6 +91,16 @@ def describe_workloads(states, limit: int = 5) -> str:
     return listing(parts, limit)
 
 
+def port_of(destination: dict) -> int | None:
+    port = destination.get("port")
+    if not isinstance(port, dict) or port.get("number") is None:
+        return None
+    try:
+        return int(port["number"])
+    except (TypeError, ValueError):
+        return None
+
+
 def weight_of(destination: dict) -> int | None:
     value = destination.get("weight")
     if value is None:
@@ -99,8 +112,11 @@ def weight_of(destination: dict) -> int | None:
 
 
 class MeshIndex:
-    def __init__(self, snapshot: Snapshot):
+    def __init__(self, snapshot: Snapshot, mesh_settings: meshconfig.MeshSettings | None = None):
         self.snapshot = snapshot
+        # Istio's mesh and injector settings: from the manifests' ConfigMaps offline,
+        # from what diagnose could read online (possibly unknown).
+        self.mesh = mesh_settings if mesh_settings is not None else meshconfig.from_snapshot(snapshot)
         # Results a check module computes once for its several checks.
         self.cache: dict[str, object] = {}
 
@@ -196,30 +212,15 @@ class MeshIndex:
 
     # -- services and service entries ---------------------------------------------------
     @cached_property
-    def service_entry_hosts(self) -> tuple[set[str], list[str]]:
-        exact: set[str] = set()
-        wildcard: list[str] = []
-        for entry in self.snapshot.of_kind("ServiceEntry"):
-            for host in (entry.get("spec") or {}).get("hosts") or []:
-                fqdn = resolve_host(host, namespace_of(entry))
-                if fqdn.startswith("*"):
-                    wildcard.append(fqdn[1:])  # "*.example.com" -> ".example.com"
-                else:
-                    exact.add(fqdn)
-        return exact, wildcard
-
-    def service_entry_for(self, fqdn: str) -> bool:
-        exact, wildcard = self.service_entry_hosts
-        return fqdn in exact or any(fqdn.endswith(suffix) for suffix in wildcard)
+    def hosts(self) -> HostRegistry:
+        """Services and ServiceEntries by the namespaces they are exported to."""
+        return HostRegistry(self.snapshot, self.mesh.service_export_to)
 
     def service(self, fqdn: str) -> dict | None:
         ns = host_namespace(fqdn)
         if ns is None:
             return None
         return self.snapshot.get("Service", ns, fqdn.split(".", 1)[0])
-
-    def host_exists(self, fqdn: str) -> bool:
-        return self.service(fqdn) is not None or self.service_entry_for(fqdn)
 
     @cached_property
     def _service_pods(self) -> dict[tuple[str, str], list[dict]]:
@@ -262,20 +263,14 @@ class MeshIndex:
         return any(self._carries(p, wanted) for p in self.service_pods(service))
 
     def _carries(self, pod: dict, labels: dict) -> bool:
-        """Does the pod carry every label? A topology label may instead be its node's
-        (as Snapshot.select_pods(with_node_labels=True) and Istio's locality match it)."""
+        """Does the pod's endpoint carry every label? Topology labels come from its
+        node (snapshot.endpoint_labels, as Istio's endpoint builder adds them)."""
         own = mesh.labels_of(pod)
-        node_labels = None
-        for key, value in labels.items():
-            if key in TOPOLOGY_LABELS and key not in own:
-                if node_labels is None:
-                    node = self.snapshot.get("Node", None, (pod.get("spec") or {}).get("nodeName", ""))
-                    node_labels = mesh.labels_of(node) if node else {}
-                if node_labels.get(key) != value:
-                    return False
-            elif (key, value) not in own.items():
-                return False
-        return True
+        if not _TOPOLOGY.isdisjoint(labels):
+            node_name = (pod.get("spec") or {}).get("nodeName") or ""
+            node = self.snapshot.get("Node", None, node_name) if node_name else None
+            own = endpoint_labels(own, node_name, mesh.labels_of(node) if node else None)
+        return all(key in own and own[key] == value for key, value in labels.items())
 
     @staticmethod
     def label_values(pods: list[dict], keys) -> dict[str, Counter]:
@@ -339,21 +334,24 @@ class MeshIndex:
                         continue
                     where = f"{kind}[{i}]"
                     dests = []
+                    # Every destination counts, one without a host too (istioctl reports it).
                     for j, entry in enumerate(rule.get("route") or []):
-                        dest = (entry or {}).get("destination") or {}
-                        if dest.get("host"):
-                            dests.append(Destination(vs, f"{where}.route[{j}]", dest["host"],
-                                                     resolve_host(dest["host"], ns), dest.get("subset"),
-                                                     weight_of(entry), False))
+                        entry = entry if isinstance(entry, dict) else {}
+                        dest = entry.get("destination") if isinstance(entry.get("destination"), dict) else {}
+                        host = str(dest.get("host") or "")
+                        dests.append(Destination(vs, f"{where}.route[{j}]", host, resolve_host(host, ns),
+                                                 dest.get("subset"), weight_of(entry), False, port_of(dest)))
                     mirrors = []
-                    if isinstance(rule.get("mirror"), dict):
+                    if kind == "http" and isinstance(rule.get("mirror"), dict):
                         mirrors.append((f"{where}.mirror", rule["mirror"]))
-                    for k, entry in enumerate(rule.get("mirrors") or []):
-                        mirrors.append((f"{where}.mirrors[{k}]", (entry or {}).get("destination") or {}))
+                    for k, entry in enumerate(rule.get("mirrors") or [] if kind == "http" else []):
+                        entry = entry if isinstance(entry, dict) else {}
+                        mirrors.append((f"{where}.mirrors[{k}]", entry.get("destination")
+                                        if isinstance(entry.get("destination"), dict) else {}))
                     for label, dest in mirrors:
-                        if dest.get("host"):
-                            dests.append(Destination(vs, label, dest["host"], resolve_host(dest["host"], ns),
-                                                     dest.get("subset"), None, True))
+                        host = str(dest.get("host") or "")
+                        dests.append(Destination(vs, label, host, resolve_host(host, ns), dest.get("subset"),
+                                                 None, True, port_of(dest)))
                     found.append(Route(vs, where, tuple(dests)))
         return found
 
@@ -368,7 +366,7 @@ class MeshIndex:
         for route in self.routes:
             regular = [d for d in route.destinations if not d.mirror]
             for dest in regular:
-                if not dest.subset:
+                if not dest.subset or not dest.host:
                     continue
                 weight = dest.weight
                 if weight is None:
