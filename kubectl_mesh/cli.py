@@ -85,10 +85,7 @@ def run(argv: list[str] | None = None) -> int:
     settings = Settings()
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["__complete"]:  # completions/kubectl_complete-mesh delegates here
-        from kubectl_mesh.complete import candidates, render
-
-        sys.stdout.write(render(candidates(args[1:])))
-        return errors.OK
+        return complete(args[1:])
     try:
         result = cli.main(args=args, prog_name="kubectl mesh", standalone_mode=False, obj=settings,
                           complete_var="_KUBECTL_MESH_COMPLETE")
@@ -106,6 +103,25 @@ def run(argv: list[str] | None = None) -> int:
         return errors.INTERRUPTED
     except BrokenPipeError:  # e.g. `kubectl mesh ... | head`
         return errors.OK
+
+
+def complete(words: list[str]) -> int:
+    """Answer kubectl's plugin completion protocol for `words` (see complete.py)."""
+    from kubectl_mesh import complete as protocol
+
+    sys.stdout.write(protocol.render(protocol.candidates(cli, words, Settings())))
+    return errors.OK
+
+
+def complete_main(argv: list[str] | None = None) -> None:
+    """`kubectl_complete-mesh WORDS...`, or `--script bash|zsh|fish` for completions/."""
+    words = sys.argv[1:] if argv is None else argv
+    if len(words) == 2 and words[0] == "--script" and words[1] in ("bash", "zsh", "fish"):
+        from kubectl_mesh.complete import shell_script
+
+        sys.stdout.write(shell_script(cli, words[1]))
+        sys.exit(errors.OK)
+    sys.exit(complete(words))
 
 
 def report_error(exc: errors.MeshError, settings: Settings) -> int:

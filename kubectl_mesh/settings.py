@@ -102,7 +102,7 @@ def _timeout(value: str) -> float:
 
 
 def _complete_namespace(ctx, param, incomplete):
-    from kubectl_mesh.complete import complete_namespaces
+    from kubectl_mesh.cluster_names import complete_namespaces
 
     return complete_namespaces(ctx, param, incomplete)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors
+from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command
-from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report
 
 # need -> (what it is, Gateway API + NetworkPolicy, Istio), from the guide's table.

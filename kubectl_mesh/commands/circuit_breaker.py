@@ -19,10 +19,10 @@ import click
 from click.core import ParameterSource
 
 from kubectl_mesh import errors, merge, traffic, validate
+from kubectl_mesh.cluster_names import complete_services
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _service
 from kubectl_mesh.commands.canary import DefaultAction
-from kubectl_mesh.complete import complete_services
 from kubectl_mesh.mesh import name_of
 from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.writer import ObjectRef, Writer

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import validate
+from kubectl_mesh.cluster_names import complete_pods
 from kubectl_mesh.command import mesh_command
-from kubectl_mesh.complete import complete_pods
 from kubectl_mesh.istioctl_checks import Target, checks_from_describe, describe_args
 from kubectl_mesh.report import Report
 

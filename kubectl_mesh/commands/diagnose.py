@@ -14,8 +14,8 @@ import gc
 import click
 
 from kubectl_mesh import errors
+from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command
-from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import Report
 
 FAIL_ON = ("error", "warning")

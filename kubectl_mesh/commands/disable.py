@@ -9,9 +9,9 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import injection, inventory, mesh, mtls, rollout
+from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands.enable import apply_restarts, restart_steps
-from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.namespace_labels import label_step
 from kubectl_mesh.report import APPLIED, FAIL, PASS, Check, Report, dry_run_summary
 from kubectl_mesh.snapshot import read_cluster

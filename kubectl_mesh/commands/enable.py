@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors, injection, rollout, validate
+from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.namespace_labels import label_step
 from kubectl_mesh.report import APPLIED, FAILED, PLANNED, WARN, Check, Report, Step, dry_run_summary
 from kubectl_mesh.snapshot import read_cluster

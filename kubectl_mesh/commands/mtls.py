@@ -17,9 +17,9 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors, inventory, merge, mtls, validate
+from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _service
-from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.mesh import format_labels, meta, name_of
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster

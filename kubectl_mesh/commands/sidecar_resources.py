@@ -17,9 +17,9 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors, merge, mesh, rollout, validate
+from kubectl_mesh.cluster_names import complete_workloads
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _service
-from kubectl_mesh.complete import complete_workloads
 from kubectl_mesh.report import APPLIED, FAIL, FAILED, PASS, SKIP, UNCHANGED, WARN, Check, Report
 from kubectl_mesh.snapshot import WorkloadRef, read_cluster
 from kubectl_mesh.writer import ObjectRef, Writer

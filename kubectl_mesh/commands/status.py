@@ -12,8 +12,8 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors
+from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command
-from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import Report
 
 LABEL_WIDTH = 18

@@ -11,8 +11,8 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors, inventory, mesh, mtls
+from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.complete import complete_namespaces
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.snapshot import Snapshot, read_cluster
 

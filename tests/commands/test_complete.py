@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_mesh import complete
+from kubectl_mesh import cli, complete
 from kubectl_mesh.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,12 +14,12 @@ NS_QUERY = ["kubectl", "get", "namespaces", "-o", "name", "--request-timeout=2s"
 
 
 def _values(words):
-    return [value for value, _ in complete.candidates(words)]
+    return [value for value, _ in complete.candidates(cli.cli, words)]
 
 
 def test_empty_word_lists_subcommands_and_ends_with_directive(capsys):
     with pytest.raises(SystemExit) as exc:
-        complete.main([""])
+        cli.complete_main([""])
     assert exc.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == ":4"
@@ -67,7 +67,7 @@ def test_pods_use_the_namespace_typed(fp):
 def test_unreachable_cluster_gives_quietly_nothing(fp, capsys):
     fp.register(NS_QUERY, returncode=1, stderr="The connection to the server localhost:8080 was refused\n")
     with pytest.raises(SystemExit):
-        complete.main(["enable", ""])
+        cli.complete_main(["enable", ""])
     captured = capsys.readouterr()
     assert captured.out == ":4\n"
     assert captured.err == ""
@@ -82,7 +82,7 @@ def test_dunder_complete_entry(mesh_cli):
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_committed_shell_scripts_are_current(shell):
     committed = (ROOT / "completions" / f"kubectl-mesh.{shell}").read_text()
-    assert committed == complete.shell_script(shell)
+    assert committed == complete.shell_script(cli.cli, shell)
 
 
 def test_helper_script_delegates_to_the_plugin():
