@@ -38,6 +38,31 @@ def mesh_command(name: str | None = None, *, group: bool = False, all_namespaces
     return decorator
 
 
+class DefaultSubcommandGroup(click.Group):
+    """`GROUP SUB SVC ...` for its subcommands, and `GROUP SVC ...` for the default action:
+    a first word that is not a subcommand goes to the hidden `set` subcommand."""
+
+    def __init__(self, *args, usage: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.usage = usage
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in self.commands:
+            return super().resolve_command(ctx, args)
+        return "set", self.commands["set"], args
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage(ctx.command_path, self.usage)
+
+
+class DefaultAction(click.Command):
+    """The hidden `set` command of a DefaultSubcommandGroup, shown as the group's own usage."""
+
+    def format_usage(self, ctx, formatter):
+        path = ctx.parent.command_path if ctx.parent else ctx.command_path
+        formatter.write_usage(path, "SVC [OPTIONS]")
+
+
 def emit(report: Report, settings: Settings) -> int:
     sys.stdout.write(render(report, settings.output, use_colour(settings.no_color)))
     sys.stdout.flush()

@@ -129,6 +129,17 @@ class Report:
         return doc
 
 
+def gate(report: Report, force: bool, check_id: str, category: str, subject: str, message: str,
+         hint: str = "", data: dict | None = None) -> Check:
+    """A safety check that did not pass: it refuses the change (exit 3) unless --force,
+    which turns it into a warning and lets the change go ahead."""
+    check = Check(check_id, category, subject, WARN if force else FAIL, message, hint, dict(data or {}))
+    report.add(check)
+    if not force:
+        report.refused = True
+    return check
+
+
 def use_colour(no_colour: bool, stream=None) -> bool:
     stream = stream or sys.stdout
     if no_colour or os.environ.get("NO_COLOR"):

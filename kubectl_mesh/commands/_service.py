@@ -1,5 +1,5 @@
 """What canary and circuit-breaker share: the one read, the service's traffic
-objects, the guards against several rules for one host, and the writes' notes."""
+objects, and the guards against several rules for one host."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from kubectl_mesh import errors, traffic
 from kubectl_mesh.mesh import name_of
-from kubectl_mesh.report import APPLIED, FAIL, WARN, Check, Report
+from kubectl_mesh.report import Report, gate
 from kubectl_mesh.snapshot import Snapshot, read_cluster, service_fqdn
 
 KINDS = ("Service", "Pod")
@@ -67,11 +67,9 @@ def guard_single(report: Report, target: ServiceTarget, kind: str, force: bool, 
     listed = " ".join(name_of(o) for o in found)
     hint = (f"merge them into one {kind} (kubectl get {kind.lower()} -n {target.namespace} {listed} -o yaml); "
             f"with --force the oldest, {name_of(found[0])}, is changed")
-    report.add(Check(check_id, "safety", f"{kind.lower()}/{name_of(found[0])}", WARN if force else FAIL,
-                     f"{len(found)} {kind}s define host {target.fqdn}: {names}; {why}", hint,
-                     {"objects": [name_of(o) for o in found]}))
-    if not force:
-        report.refused = True
+    gate(report, force, check_id, "safety", f"{kind.lower()}/{name_of(found[0])}",
+         f"{len(found)} {kind}s define host {target.fqdn}: {names}; {why}", hint,
+         {"objects": [name_of(o) for o in found]})
 
 
 def name_clash(target: ServiceTarget, kind: str, name: str) -> dict | None:
@@ -94,25 +92,7 @@ def refuse_clash(report: Report, target: ServiceTarget, kind: str, name: str) ->
         what = f"for gateways only ({', '.join(clash['spec'].get('gateways') or [])}), not for the mesh's sidecars"
     else:
         what = f"for {', '.join(traffic.vs_hosts(clash)) or 'no host'}, not for {target.fqdn}"
-    report.add(Check("name-taken", "safety", f"{kind.lower()}/{name}", FAIL,
-                     f"{kind.lower()}/{name} already exists {what}",
-                     f"rename it, or create a {kind} for host {target.name} yourself and run again"))
-    report.refused = True
+    gate(report, False, "name-taken", "safety", f"{kind.lower()}/{name}",
+         f"{kind.lower()}/{name} already exists {what}",
+         f"rename it, or create a {kind} for host {target.name} yourself and run again")
     return True
-
-
-def restore_notes(report: Report) -> None:
-    """The restore commands are printed under their steps (Step.restore); in text mode a
-    failed run also says which objects it did change, so that they can be put back."""
-    if report.error is None:
-        return
-    for step in report.plan:
-        if step.restore and step.status == APPLIED:
-            report.notes.append(f"changed before the error: {step.target} (to undo: {step.restore})")
-
-
-def fail_pending(report: Report, exc: errors.MeshError, pending: list[str]) -> None:
-    """An environment problem part-way: keep what was done in the report, exit with its code."""
-    report.error = exc
-    for target in pending:
-        report.notes.append(f"not changed: {target} (stopped by the error above; run the command again)")

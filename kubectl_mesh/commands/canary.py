@@ -23,37 +23,17 @@ import re
 import click
 
 from kubectl_mesh import errors, merge, traffic, validate
+from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_services
-from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.command import DefaultAction, DefaultSubcommandGroup, mesh_command, progress
 from kubectl_mesh.commands import _service
 from kubectl_mesh.mesh import format_labels, name_of
-from kubectl_mesh.report import FAIL, FAILED, PASS, SKIP, WARN, Check, Report
-from kubectl_mesh.writer import ObjectRef, Writer
+from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report, gate
 
 SUBCOMMANDS = ("promote", "rollback", "status", "set")
 DEFAULT_STEP = 10
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-class CanaryGroup(click.Group):
-    """`canary promote|rollback|status SVC`, and `canary SVC ...` for the default action:
-    a first word that is not a subcommand is the service (handled by the hidden `set`)."""
-
-    def resolve_command(self, ctx, args):
-        if args and args[0] in self.commands:
-            return super().resolve_command(ctx, args)
-        return "set", self.commands["set"], args
-
-    def format_usage(self, ctx, formatter):
-        formatter.write_usage(ctx.command_path, "SVC --stable VERSION --canary VERSION --weight N | COMMAND SVC")
-
-
-class DefaultAction(click.Command):
-    """The hidden `set` command, shown as the group's own usage."""
-
-    def format_usage(self, ctx, formatter):
-        path = ctx.parent.command_path if ctx.parent else ctx.command_path
-        formatter.write_usage(path, "SVC [OPTIONS]")
 
 
 def _validated_service(value: str) -> str:
@@ -110,16 +90,12 @@ def check_relabels(report: Report, target, chosen: dict, force: bool) -> None:
         new = traffic.labels_text(want["labels"])
         weight = routed.get(want["name"], 0)
         if weight > 0:
-            report.add(Check(
-                "subset-in-use", "safety", f"subset/{want['name']}", WARN if force else FAIL,
-                f"subset {want['name']} ({old}) receives traffic (weight {weight}); re-pointing it at {new} "
-                "would switch that traffic at once",
-                f"finish or roll back the current canary first (kubectl mesh canary rollback {target.name}), "
-                "or give the new version another subset; --force re-points it anyway",
-                {"subset": want["name"], "from": traffic.subset_labels(existing), "to": want["labels"]},
-            ))
-            if not force:
-                report.refused = True
+            gate(report, force, "subset-in-use", "safety", f"subset/{want['name']}",
+                 f"subset {want['name']} ({old}) receives traffic (weight {weight}); re-pointing it at {new} "
+                 "would switch that traffic at once",
+                 f"finish or roll back the current canary first (kubectl mesh canary rollback {target.name}), "
+                 "or give the new version another subset; --force re-points it anyway",
+                 {"subset": want["name"], "from": traffic.subset_labels(existing), "to": want["labels"]})
         else:
             report.add(Check("subset-relabel", "subsets", f"subset/{want['name']}", PASS,
                              f"subset {want['name']} receives no traffic; re-pointing it from {old} to {new}"))
@@ -144,16 +120,12 @@ def check_pods(report: Report, target, role: str, subset: dict, weight: int, for
         report.add(Check(f"{role}-pods", "pods", subject, SKIP,
                          f"{where}: {counts['ready']}/{counts['total']} pods ready (gets no traffic)"))
     else:
-        report.add(Check(
-            f"{role}-pods", "pods", subject, WARN if force else FAIL,
-            f"{where} selects no ready pod: {format_labels(selector)} matched "
-            f"{counts['total']} pod(s), {counts['ready']} ready; routing {weight}% to it would fail with 503",
-            "verify pod labels match the DestinationRule subset selectors: "
-            f"kubectl get pods -n {target.namespace} -l {format_labels(selector)} --show-labels",
-            {"subset": subset["name"], "labels": subset["labels"], "selector": selector},
-        ))
-        if not force:
-            report.refused = True
+        gate(report, force, f"{role}-pods", "pods", subject,
+             f"{where} selects no ready pod: {format_labels(selector)} matched "
+             f"{counts['total']} pod(s), {counts['ready']} ready; routing {weight}% to it would fail with 503",
+             "verify pod labels match the DestinationRule subset selectors: "
+             f"kubectl get pods -n {target.namespace} -l {format_labels(selector)} --show-labels",
+             {"subset": subset["name"], "labels": subset["labels"], "selector": selector})
     return counts
 
 
@@ -177,8 +149,10 @@ def canary_data(target, chosen: dict, weights: dict, counts: dict, dr_name: str,
     return doc
 
 
-def write_vs(report, writer, target, vs_name, chosen, weights, reason):
+def vs_write(writer, target, vs_name, chosen, weights, reason) -> Write:
+    """The write of the VirtualService's weights (and the role annotation)."""
     roles = {role: chosen[role]["name"] for role in ("stable", "canary")}
+    ref = ObjectRef("VirtualService", target.namespace, vs_name)
 
     def merged(current):
         if current is not None and (target.fqdn not in traffic.vs_hosts(current)
@@ -189,10 +163,8 @@ def write_vs(report, writer, target, vs_name, chosen, weights, reason):
             weights=[(roles["stable"], weights["stable"]), (roles["canary"], weights["canary"])], roles=roles,
         )
 
-    step = writer.apply(ObjectRef("VirtualService", target.namespace, vs_name), merged,
-                        target.virtual_service, reason=reason, action="route")
-    report.plan.append(step)
-    return step
+    return Write([ref], ("get", "create", "patch"),
+                 lambda: writer.apply(ref, merged, target.virtual_service, reason=reason, action="route"))
 
 
 def _version_text(entry: dict) -> str:
@@ -208,7 +180,8 @@ def title(target, chosen, weights) -> str:
 
 
 # -- the group ---------------------------------------------------------------------------------
-@mesh_command("canary", group=True, cls=CanaryGroup, invoke_without_command=True,
+@mesh_command("canary", group=True, cls=DefaultSubcommandGroup, invoke_without_command=True,
+              usage="SVC --stable VERSION --canary VERSION --weight N | COMMAND SVC",
               context_settings={**CONTEXT, "ignore_unknown_options": True})
 def command(settings):
     """Shift traffic between a stable and a canary subset by weight (the guide's step 3).
@@ -279,7 +252,7 @@ def set_command(settings, svc, stable, canary, weight, label, force):
     if report.refused:
         return report
 
-    writer = Writer(runner, settings, progress=progress)
+    writer = Writer(runner, progress=progress)
     wanted = [chosen["stable"], chosen["canary"]]
 
     def merged_rule(current):
@@ -288,25 +261,13 @@ def set_command(settings, svc, stable, canary, weight, label, force):
         return merge.destination_rule_subsets(current, name=dr_name, namespace=target.namespace,
                                               host=svc, wanted=wanted)
 
-    try:
-        step = writer.apply(ObjectRef("DestinationRule", target.namespace, dr_name), merged_rule, target.rule,
-                            reason="subsets first, so that no route points at a missing subset",
-                            action="subsets")
-        report.plan.append(step)
-        if step.status == FAILED:
-            report.notes.append(f"not changed: virtualservice/{vs_name} (its subsets did not land)")
-            return _finish(report)
-        write_vs(report, writer, target, vs_name, chosen, weights,
-                 f"weights stable {weights['stable']} / canary {weights['canary']}")
-    except errors.MeshError as exc:
-        done = {s.target for s in report.plan}
-        _service.fail_pending(report, exc, [t for t in (f"destinationrule/{dr_name}", f"virtualservice/{vs_name}")
-                                            if t not in done])
-    return _finish(report)
-
-
-def _finish(report: Report) -> Report:
-    _service.restore_notes(report)
+    dr_ref = ObjectRef("DestinationRule", target.namespace, dr_name)
+    subsets = Write([dr_ref], ("get", "create", "patch"),
+                    lambda: writer.apply(dr_ref, merged_rule, target.rule,
+                                         reason="subsets first, so that no route points at a missing subset",
+                                         action="subsets"))
+    execute(report, [subsets, vs_write(writer, target, vs_name, chosen, weights,
+                                       f"weights stable {weights['stable']} / canary {weights['canary']}")])
     return report
 
 
@@ -340,14 +301,11 @@ def _shift(settings, report, target, runner, chosen, new_weights, force, reason)
     """Check the subsets that get traffic, then write the VirtualService."""
     for role in ("stable", "canary"):
         if chosen[role]["labels"] is None and new_weights[role] > 0:
-            report.add(Check(f"{role}-subset", "subsets", f"subset/{chosen[role]['name']}",
-                             WARN if force else FAIL,
-                             f"{role} subset {chosen[role]['name']} is defined by no DestinationRule for "
-                             f"{target.fqdn}; routing to it fails with 503",
-                             f"define it first: kubectl mesh canary {target.name} --stable VERSION "
-                             "--canary VERSION --weight N"))
-            if not force:
-                report.refused = True
+            gate(report, force, f"{role}-subset", "subsets", f"subset/{chosen[role]['name']}",
+                 f"{role} subset {chosen[role]['name']} is defined by no DestinationRule for "
+                 f"{target.fqdn}; routing to it fails with 503",
+                 f"define it first: kubectl mesh canary {target.name} --stable VERSION "
+                 "--canary VERSION --weight N")
     counts = {}
     for role in ("stable", "canary"):
         if chosen[role]["labels"] is not None:
@@ -358,12 +316,9 @@ def _shift(settings, report, target, runner, chosen, new_weights, force, reason)
     report.title = title(target, chosen, new_weights)
     if report.refused:
         return report
-    writer = Writer(runner, settings, progress=progress)
-    try:
-        write_vs(report, writer, target, name_of(target.virtual_service), chosen, new_weights, reason)
-    except errors.MeshError as exc:
-        _service.fail_pending(report, exc, [f"virtualservice/{name_of(target.virtual_service)}"])
-    return _finish(report)
+    writer = Writer(runner, progress=progress)
+    execute(report, [vs_write(writer, target, name_of(target.virtual_service), chosen, new_weights, reason)])
+    return report
 
 
 @mesh_command("promote", context_settings=CONTEXT)

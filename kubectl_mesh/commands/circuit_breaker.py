@@ -19,31 +19,19 @@ import click
 from click.core import ParameterSource
 
 from kubectl_mesh import errors, merge, traffic, validate
+from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_services
-from kubectl_mesh.command import mesh_command, progress
+from kubectl_mesh.command import DefaultAction, DefaultSubcommandGroup, mesh_command, progress
 from kubectl_mesh.commands import _service
-from kubectl_mesh.commands.canary import DefaultAction
 from kubectl_mesh.mesh import name_of
 from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report
-from kubectl_mesh.writer import ObjectRef, Writer
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
 H2_POLICIES = ("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE")
 WHY_ONE_RULE = "Istio keeps only the first one's traffic policy, so a circuit breaker in another is ignored"
-
-
-class BreakerGroup(click.Group):
-    """`circuit-breaker remove|status SVC`, and `circuit-breaker SVC [...]` to set it."""
-
-    def resolve_command(self, ctx, args):
-        if args and args[0] in self.commands:
-            return super().resolve_command(ctx, args)
-        return "set", self.commands["set"], args
-
-    def format_usage(self, ctx, formatter):
-        formatter.write_usage(ctx.command_path, "SVC [OPTIONS] | remove SVC | status SVC")
 
 
 def validated_settings(options: dict) -> dict:
@@ -76,8 +64,9 @@ def _h2_policy(value: str) -> str:
     return upper
 
 
-@mesh_command("circuit-breaker", group=True, cls=BreakerGroup,
-              invoke_without_command=True, context_settings={**CONTEXT, "ignore_unknown_options": True})
+@mesh_command("circuit-breaker", group=True, cls=DefaultSubcommandGroup, invoke_without_command=True,
+              usage="SVC [OPTIONS] | remove SVC | status SVC",
+              context_settings={**CONTEXT, "ignore_unknown_options": True})
 def command(settings):
     """Add, show or remove a service's circuit breaker (the guide's step 4).
 
@@ -154,18 +143,15 @@ def set_command(settings, svc, force, **options):
             defaults={k: v for k, v in wanted.items() if k not in given},
         )
 
-    _write(report, runner, settings, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
+    _write(report, runner, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
            target.rule, "connectionPool and outlierDetection in the top-level trafficPolicy")
     return report
 
 
-def _write(report, runner, settings, ref, merged, current, reason):
-    writer = Writer(runner, settings, progress=progress)
-    try:
-        report.plan.append(writer.apply(ref, merged, current, reason=reason, action="circuit-breaker"))
-    except errors.MeshError as exc:
-        _service.fail_pending(report, exc, [ref.target])
-    _service.restore_notes(report)
+def _write(report, runner, ref, merged, current, reason):
+    writer = Writer(runner, progress=progress)
+    execute(report, [Write([ref], ("get", "create", "patch"),
+                           lambda: writer.apply(ref, merged, current, reason=reason, action="circuit-breaker"))])
 
 
 @mesh_command("remove", context_settings=CONTEXT)
@@ -197,7 +183,7 @@ def remove(settings, svc, force):
             return None
         return merge.remove_breaker(current)
 
-    _write(report, runner, settings, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
+    _write(report, runner, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
            target.rule, "remove connectionPool and outlierDetection; TLS and load balancing stay")
     return report
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import injection, inventory, mesh, mtls, rollout
+from kubectl_mesh import injection, inventory, mesh, mtls
+from kubectl_mesh.apply.namespace import relabel_and_restart
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.commands.enable import apply_restarts, restart_steps
-from kubectl_mesh.namespace_labels import label_step
-from kubectl_mesh.report import APPLIED, FAIL, PASS, Check, Report, dry_run_summary
+from kubectl_mesh.report import APPLIED, FAIL, PASS, Check, Report, gate
 from kubectl_mesh.snapshot import read_cluster
 
 
@@ -63,30 +62,25 @@ def command(settings, ns, restart_policy, wait, force):
     report = Report(title=f"Disabling sidecar injection in namespace {namespace}")
     strict = strict_sources(snapshot, namespace)
     if strict:
-        check = Check("strict-mtls", "mtls", f"namespace/{namespace}", "fail" if not force else "warn",
-                      f"STRICT mTLS applies to {namespace} ({'; '.join(strict)}): without sidecars its pods "
-                      "can no longer talk to meshed services, nor they to it",
-                      f"kubectl mesh mtls {namespace} permissive  first, or pass --force")
-        report.add(check)
-        if not force:
-            report.refused = True
+        gate(report, force, "strict-mtls", "mtls", f"namespace/{namespace}",
+             f"STRICT mTLS applies to {namespace} ({'; '.join(strict)}): without sidecars its pods "
+             "can no longer talk to meshed services, nor they to it",
+             f"kubectl mesh mtls {namespace} permissive  first, or pass --force")
+        if report.refused:
             return report
     if mesh.injection_mode(ns_obj) == "ambient":
         report.notes.append(f"namespace {namespace} is in ambient mode; its istio.io/dataplane-mode label is kept")
-    label, _ = label_step(runner, ns_obj, injection.disable_labels, context=settings.context)
     plan = injection.disable_restarts(snapshot, namespace, restart_policy)
-    steps = restart_steps(runner, namespace, plan)
-    report.plan = [label, *steps]
-    if settings.dry_run:
-        report.summary = dry_run_summary(report.plan)
+    restarts = relabel_and_restart(report, runner, snapshot, ns_obj, injection.disable_labels, plan.restarts,
+                                   wait=wait, timeout=settings.timeout, progress=progress)
+    if restarts is None:
         return report
-    apply_restarts(runner, settings, namespace, plan, steps, wait, report,
-                   unfinished=rollout.in_progress(snapshot, namespace))
-    if wait or not steps:
+    label = report.plan[0]
+    if wait or not restarts.steps:
         after = read_cluster(runner, namespace=namespace)
         report.add(*sidecar_left_checks(after, namespace))
     else:
         progress("not verified (--no-wait)")
-    if label.status != APPLIED and not steps:
+    if label.status != APPLIED and not restarts.steps:
         report.summary = f"nothing to do: namespace {namespace} has no injection label and no pod carries istio-proxy"
     return report

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, injection, rollout, validate
+from kubectl_mesh import injection, validate
+from kubectl_mesh.apply.namespace import relabel_and_restart
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.namespace_labels import label_step
-from kubectl_mesh.report import APPLIED, FAILED, PLANNED, WARN, Check, Report, Step, dry_run_summary
+from kubectl_mesh.report import APPLIED, WARN, Check, Report, gate
 from kubectl_mesh.snapshot import read_cluster
-
-
-def restart_steps(runner, namespace: str, plan: injection.RestartPlan) -> list[Step]:
-    return [
-        Step("restart", str(r.workload),
-             runner.display("kubectl", rollout.restart_args(namespace, [r.workload])),
-             r.reason, PLANNED)
-        for r in plan.restarts
-    ]
 
 
 def orphan_checks(namespace: str, plan: injection.RestartPlan) -> list[Check]:
@@ -32,37 +23,6 @@ def orphan_checks(namespace: str, plan: injection.RestartPlan) -> list[Check]:
               f"delete and recreate it: kubectl delete pod {p.name} -n {namespace}")
         for p in plan.orphans
     ]
-
-
-def apply_restarts(runner, settings, namespace: str, plan: injection.RestartPlan, steps: list[Step],
-                   wait: bool, report: Report, unfinished: list | None = None) -> None:
-    """One `kubectl rollout restart` for all, then wait for each rollout, and for
-    the rollouts already under way (`unfinished`, e.g. left by an interrupted run)."""
-    refs = [r.workload for r in plan.restarts]
-    if refs:
-        rollout.restart(runner, namespace, refs)
-        for step in steps:
-            step.status = APPLIED
-    pending = list(dict.fromkeys([*refs, *(unfinished or [])]))
-    if not wait or not pending:
-        return
-    results = rollout.wait(runner, namespace, pending, settings.timeout, progress)
-    steps_by_target = {step.target: step for step in steps}
-    for result in results:
-        target = str(result.workload)
-        step = steps_by_target.get(target)
-        if step is None:  # a rollout we only waited for
-            report.add(Check("rollout-complete", "rollouts", target, "pass" if result.ok else "fail",
-                             f"{target}: rollout already under way {'finished' if result.ok else 'did not finish'}",
-                             "" if result.ok else result.message))
-        elif not result.ok:
-            step.status = FAILED
-            step.reason += f"; {result.message}"
-        if not result.ok and isinstance(result.error, errors.TimedOut) and report.error is None:
-            report.error = errors.TimedOut(
-                f"rollout not finished within --timeout {settings.timeout:g}s: {target}; "
-                f"run the same command again to keep waiting"
-            )
 
 
 def finish_with_verify(settings, runner, namespace: str, report: Report, *, use_istioctl: bool,
@@ -101,25 +61,23 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Enabling sidecar injection in namespace {namespace}")
     if snapshot.istio_crds is False and not force:
-        report.refused = True
-        report.add(Check("istio-installed", "cluster", "istio", "fail",
-                         "Istio is not installed on this cluster (its CRDs are missing): injection would do nothing",
-                         "install Istio first, or pass --force to label anyway"))
+        gate(report, False, "istio-installed", "cluster", "istio",
+             "Istio is not installed on this cluster (its CRDs are missing): injection would do nothing",
+             "install Istio first, or pass --force to label anyway")
         return report
-    # Refuses (exit 3) on an ambient namespace unless --force.
-    label, future_ns = label_step(runner, ns_obj, lambda obj: injection.enable_labels(obj, revision, force=force),
-                                  context=settings.context)
-    plan = injection.enable_restarts(snapshot, namespace, future_ns, restart_policy)
-    steps = restart_steps(runner, namespace, plan)
-    report.plan = [label, *steps]
+
+    def labels(obj):  # refuses (exit 3) on an ambient namespace unless --force
+        return injection.enable_labels(obj, revision, force=force)
+
+    plan = injection.enable_restarts(snapshot, namespace, labels(ns_obj).applied_to(ns_obj), restart_policy)
     report.add(*orphan_checks(namespace, plan))
-    if settings.dry_run:
-        report.summary = dry_run_summary(report.plan)
+    restarts = relabel_and_restart(report, runner, snapshot, ns_obj, labels, plan.restarts,
+                                   wait=wait, timeout=settings.timeout, progress=progress)
+    if restarts is None:
         return report
-    apply_restarts(runner, settings, namespace, plan, steps, wait, report,
-                   unfinished=rollout.in_progress(snapshot, namespace))
-    nothing = label.status != APPLIED and not steps
-    if not wait and steps:
+    label = report.plan[0]
+    nothing = label.status != APPLIED and not restarts.steps
+    if not wait and restarts.steps:
         report.notes.append(f"not verified (--no-wait): run `kubectl mesh verify {namespace}` once the rollouts finish")
     else:
         finish_with_verify(settings, runner, namespace, report, use_istioctl=use_istioctl, parallel=parallel)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors, inventory, merge, mtls, validate
+from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.commands import _service
 from kubectl_mesh.mesh import format_labels, meta, name_of
-from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
+from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report, gate
 from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
-from kubectl_mesh.writer import ObjectRef, Writer
 
 MODES = ("strict", "permissive", "status")
 KINDS = DEFAULT_KINDS  # the same batched read as verify and enable
@@ -91,15 +91,11 @@ def check_sidecars(report: Report, snapshot, namespace: str, force: bool) -> lis
     opted = [p.name for p in lacking if p.opted_out]
     hint = (f"enable injection in {namespace} and restart the workloads: kubectl mesh enable {namespace}"
             + (f"; {_some(opted)} opt out of injection (sidecar.istio.io/inject=false)" if opted else ""))
-    report.add(Check(
-        "sidecars", "sidecars", f"namespace/{namespace}", WARN if force else FAIL,
-        f"{len(lacking)} of {len(states)} pods in {namespace} have no sidecar: {_some(described)}; "
-        "under STRICT mTLS their connections to meshed pods are refused",
-        hint,
-        {"pods": [{"pod": p.name, "workload": str(p.workload) if p.workload else f"pod/{p.name}"} for p in lacking]},
-    ))
-    if not force:
-        report.refused = True
+    gate(report, force, "sidecars", "sidecars", f"namespace/{namespace}",
+         f"{len(lacking)} of {len(states)} pods in {namespace} have no sidecar: {_some(described)}; "
+         "under STRICT mTLS their connections to meshed pods are refused",
+         hint,
+         {"pods": [{"pod": p.name, "workload": str(p.workload) if p.workload else f"pod/{p.name}"} for p in lacking]})
     return [{"pod": p.name, "workload": str(p.workload) if p.workload else f"pod/{p.name}"} for p in lacking]
 
 
@@ -216,14 +212,11 @@ def command(settings, ns, mode, force):
             raise errors.Refused(f"peerauthentication/{name} selects workloads; it is not the namespace's policy")
         return merge.peer_authentication(current, namespace=namespace, mode=wanted, name=name)
 
-    writer = Writer(runner, settings, progress=progress)
+    writer = Writer(runner, progress=progress)
     ref = ObjectRef("PeerAuthentication", namespace, name)
-    try:
-        report.plan.append(writer.apply(ref, merged, existing, reason=f"namespace-wide mode {wanted}",
-                                        action="mtls"))
-    except errors.MeshError as exc:
-        _service.fail_pending(report, exc, [ref.target])
-    _service.restore_notes(report)
+    execute(report, [Write([ref], ("get", "create", "patch"),
+                           lambda: writer.apply(ref, merged, existing, reason=f"namespace-wide mode {wanted}",
+                                                action="mtls"))])
     return report
 
 

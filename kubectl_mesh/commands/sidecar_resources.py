@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, merge, mesh, rollout, validate
+from kubectl_mesh import errors, merge, mesh, validate
+from kubectl_mesh.apply import rollout
+from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_workloads
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.commands import _service
-from kubectl_mesh.report import APPLIED, FAIL, FAILED, PASS, SKIP, UNCHANGED, WARN, Check, Report
+from kubectl_mesh.report import APPLIED, FAIL, PASS, SKIP, UNCHANGED, WARN, Check, Report
 from kubectl_mesh.snapshot import WorkloadRef, read_cluster
-from kubectl_mesh.writer import ObjectRef, Writer
 
 # annotation -> (resources section, resource)
 RESOURCE_OF = {
@@ -124,19 +125,15 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
                          f"{ref} is not in the mesh: the annotations take effect only once it has a sidecar",
                          f"enable injection: kubectl mesh enable {namespace}"))
 
-    writer = Writer(runner, settings, progress=progress)
+    writer = Writer(runner, progress=progress)
     described = ", ".join(f"{k.split('/', 1)[1]}={v}" for k, v in values.items())
-    try:
-        step = writer.patch(ObjectRef(kind_name, namespace, name),
-                            lambda workload_obj: merge.annotations_patch(workload_obj, values), obj,
-                            reason=f"pod template annotations {described}", action="annotate")
-    except errors.MeshError as exc:
-        _service.fail_pending(report, exc, [str(ref)])
+    object_ref = ObjectRef(kind_name, namespace, name)
+    annotate = Write([object_ref], ("get", "patch"),
+                     lambda: writer.patch(object_ref, lambda current: merge.annotations_patch(current, values),
+                                          obj, reason=f"pod template annotations {described}", action="annotate"))
+    if not execute(report, [annotate]) or settings.dry_run:
         return report
-    report.plan.append(step)
-    _service.restore_notes(report)
-    if settings.dry_run or step.status == FAILED:
-        return report
+    step = report.plan[-1]
     if not wait:
         if step.status == APPLIED:
             report.notes.append(f"not waited for (--no-wait): kubectl rollout status {ref} -n {namespace}")

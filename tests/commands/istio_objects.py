@@ -7,7 +7,7 @@ import copy
 import io
 import json
 
-from kubectl_mesh.merge import apply_merge_patch
+from kubectl_mesh.apply.merge_patch import apply_merge_patch
 from tests.helpers import ISTIO_KINDS, kube_list, pod
 
 NS = "my-app"

@@ -169,7 +169,7 @@ def test_conflict_on_label_rereads_and_retries(fp, mesh_cli):
                             "the object has been modified; please apply your changes to the latest version and "
                             "try again\n")
     # someone else added a label meanwhile; it is kept, and the new version is used
-    register_kubectl(fp, ["get", "namespace", "my-app", "-o", "json"],
+    register_kubectl(fp, ["get", "namespaces", "my-app", "-o", "json"],
                      stdout=json.dumps(namespace("my-app", {"team": "x"}, resourceVersion="9")))
     register_kubectl(fp, LABEL[:-1] + ["--resource-version=9"], stdout="namespace/my-app labeled\n")
     register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled", "team": "x"})])

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubectl_mesh import merge, traffic
+from kubectl_mesh.apply import merge_patch
 
 FQDN = "my-app.my-app.svc.cluster.local"
 OWNED_WORDS = {"mtls", "mode", "subsets", "labels", "name", "http", "route", "match", "destination", "host",
@@ -394,11 +395,11 @@ def test_template_annotations_keep_everything_else(spec_extra, template_extra, a
     assert result == before
     # what the API server makes of the patch is what template_annotations computes
     patch = merge.annotations_patch(before, PROXY)
-    applied = merge.apply_merge_patch(before, {k: v for k, v in patch.items() if k != "metadata"})
+    applied = merge_patch.apply_merge_patch(before, {k: v for k, v in patch.items() if k != "metadata"})
     assert applied == merge.template_annotations(before, PROXY)
 
 
 def test_apply_merge_patch_rfc7396():
-    assert merge.apply_merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": None, "e": [1]}, "f": 4}) == {
+    assert merge_patch.apply_merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": None, "e": [1]}, "f": 4}) == {
         "a": 1, "b": {"d": 3, "e": [1]}, "f": 4}
-    assert merge.apply_merge_patch([1], {"a": 1}) == {"a": 1}
+    assert merge_patch.apply_merge_patch([1], {"a": 1}) == {"a": 1}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kubectl_mesh import rollout
+from kubectl_mesh.apply import rollout
 from kubectl_mesh.snapshot import Snapshot
 from tests.helpers import deployment
 

@@ -1,29 +1,22 @@
-"""writer.py: read, merge, write with the resourceVersion read; retries; backups; dry-run diffs."""
+"""apply/writer.py: read, merge, write with the resourceVersion read; retries; backups; dry-run diffs."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from kubectl_mesh import errors, merge
+from kubectl_mesh.apply import merge_patch
+from kubectl_mesh.apply.writer import ObjectRef, Writer, WriteStep, yaml_diff
 from kubectl_mesh.report import APPLIED, FAILED, PLANNED, UNCHANGED
 from kubectl_mesh.runner import Runner
-from kubectl_mesh.writer import ObjectRef, Writer, WriteStep, yaml_diff
 
 REF = ObjectRef("DestinationRule", "my-app", "my-app")
 GET = ("get", "destinationrules.networking.istio.io", "my-app", "-n", "my-app", "-o", "json")
-
-
-@dataclass
-class Settings:
-    dry_run: bool = False
-    context: str | None = None
-    kubeconfig: str | None = None
 
 
 class FakeRunner(Runner):
@@ -50,6 +43,13 @@ class FakeRunner(Runner):
         return json.loads(args[args.index("-p") + 1])
 
 
+def using(runner, **settings):
+    """The runner with the dry-run, context and kubeconfig settings the writer takes from it."""
+    for key, value in settings.items():
+        setattr(runner, key, value)
+    return runner
+
+
 def echo(resource_version, current=None):
     """Answer a create with what was sent, a patch with `current` patched, as the API server does."""
 
@@ -58,7 +58,7 @@ def echo(resource_version, current=None):
             obj = json.loads(stdin)
         else:
             body = json.loads(args[args.index("-p") + 1])
-            obj = merge.apply_merge_patch({k: v for k, v in current.items() if k != "status"}, body)
+            obj = merge_patch.apply_merge_patch({k: v for k, v in current.items() if k != "status"}, body)
         obj["metadata"]["resourceVersion"] = resource_version
         return json.dumps(obj)
 
@@ -91,7 +91,7 @@ def backups() -> list[Path]:
 def test_unchanged_writes_nothing():
     runner = FakeRunner([])
     current = add_stable(rule())
-    step = Writer(runner, Settings()).apply(REF, add_stable, current, reason="subsets")
+    step = Writer(using(runner)).apply(REF, add_stable, current, reason="subsets")
     assert step.status == UNCHANGED and step.command == "" and runner.seen == []
     assert step.reason == "subsets: already so"
     assert backups() == []
@@ -100,19 +100,19 @@ def test_unchanged_writes_nothing():
 def test_status_and_server_fields_do_not_count_as_changes():
     current = add_stable(rule())
     current["status"] = {"other": True}
-    step = Writer(FakeRunner([]), Settings()).apply(REF, lambda c: {**c, "status": {}}, current, reason="r")
+    step = Writer(using(FakeRunner([]))).apply(REF, lambda c: {**c, "status": {}}, current, reason="r")
     assert step.status == UNCHANGED
 
 
 def test_patch_sends_only_the_change_conditional_on_the_version_read_and_backs_up_first():
     runner = FakeRunner([(PATCH, echo("11", rule()))])
-    step = Writer(runner, Settings(context="prod")).apply(REF, add_stable, rule(), reason="subsets")
+    step = Writer(using(runner, context="prod")).apply(REF, add_stable, rule(), reason="subsets")
     assert step.status == APPLIED and step.action == "update" and step.attempts == 1
     (args, stdin, mutating), = runner.seen
     assert mutating is True and stdin is None
     assert runner.patch_body(0) == {"spec": {"subsets": [{"name": "stable", "labels": {"version": "v1"}}]},
                                     "metadata": {"resourceVersion": "10"}}
-    assert step.command == ("kubectl patch destinationrules.networking.istio.io my-app -n my-app --type merge -p "
+    assert step.command == ("kubectl --context prod patch destinationrules.networking.istio.io my-app -n my-app --type merge -p "
                             "'{\"spec\":{\"subsets\":[{\"name\":\"stable\",\"labels\":{\"version\":\"v1\"}}]},"
                             "\"metadata\":{\"resourceVersion\":\"10\"}}' -o json")
     saved, = backups()
@@ -125,7 +125,7 @@ def test_patch_sends_only_the_change_conditional_on_the_version_read_and_backs_u
 
 def test_create_when_absent_has_no_backup():
     runner = FakeRunner([(CREATE, echo("1"))])
-    step = Writer(runner, Settings()).apply(REF, add_stable, None, reason="subsets", action="subsets")
+    step = Writer(using(runner)).apply(REF, add_stable, None, reason="subsets", action="subsets")
     assert step.status == APPLIED and step.action == "subsets" and step.command == "kubectl create -f - -o json"
     (args, stdin, mutating), = runner.seen
     sent = json.loads(stdin)
@@ -135,7 +135,7 @@ def test_create_when_absent_has_no_backup():
 
 def test_dry_run_diffs_and_never_calls():
     runner = FakeRunner([])
-    step = Writer(runner, Settings(dry_run=True)).apply(REF, add_stable, rule(), reason="subsets")
+    step = Writer(using(runner, dry_run=True)).apply(REF, add_stable, rule(), reason="subsets")
     assert step.status == PLANNED and runner.seen == [] and backups() == []
     assert step.command.startswith("kubectl patch destinationrules.networking.istio.io my-app -n my-app ")
     assert step.diff == (
@@ -161,7 +161,7 @@ def test_conflict_rereads_remerges_and_keeps_the_concurrent_change():
         (PATCH, echo("13", concurrent)),
     ])
     messages = []
-    step = Writer(runner, Settings(), progress=messages.append).apply(REF, add_stable, rule(), reason="r")
+    step = Writer(using(runner), progress=messages.append).apply(REF, add_stable, rule(), reason="r")
     assert step.status == APPLIED and step.attempts == 2
     second = runner.patch_body(2)
     assert second["metadata"]["resourceVersion"] == "12"
@@ -174,7 +174,7 @@ def test_conflict_rereads_remerges_and_keeps_the_concurrent_change():
 
 def test_conflict_after_which_nothing_is_left_to_do():
     runner = FakeRunner([(PATCH, errors.Conflict("modified")), (GET, json.dumps(add_stable(rule("12"))))])
-    step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
+    step = Writer(using(runner)).apply(REF, add_stable, rule(), reason="r")
     assert step.status == UNCHANGED and len(runner.seen) == 2
 
 
@@ -184,7 +184,7 @@ def test_gives_up_after_bounded_attempts():
         script += [(PATCH, errors.Conflict("modified")), (GET, json.dumps(rule()))]
     runner = FakeRunner(script)
     with pytest.raises(errors.Conflict) as caught:
-        Writer(runner, Settings(), attempts=3).apply(REF, add_stable, rule(), reason="r")
+        Writer(using(runner), attempts=3).apply(REF, add_stable, rule(), reason="r")
     assert "gave up after 3 attempts, nothing was overwritten" in caught.value.message
     assert caught.value.exit_code == 1
     assert backups() == []
@@ -194,7 +194,7 @@ def test_already_exists_on_create_merges_into_what_appeared():
     appeared = rule("5", subsets=[{"name": "x", "labels": {"a": "b"}}])
     runner = FakeRunner([(CREATE, errors.AlreadyExists("exists")), (GET, json.dumps(appeared)),
                          (PATCH, echo("6", appeared))])
-    step = Writer(runner, Settings()).apply(REF, add_stable, None, reason="r")
+    step = Writer(using(runner)).apply(REF, add_stable, None, reason="r")
     assert step.status == APPLIED
     assert [s["name"] for s in runner.patch_body(2)["spec"]["subsets"]] == ["x", "stable"]
     assert runner.patch_body(2)["metadata"] == {"resourceVersion": "5"}
@@ -202,7 +202,7 @@ def test_already_exists_on_create_merges_into_what_appeared():
 
 def test_deleted_meanwhile_is_created_again():
     runner = FakeRunner([(PATCH, errors.NotFound("gone")), (CREATE, echo("1"))])
-    step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
+    step = Writer(using(runner)).apply(REF, add_stable, rule(), reason="r")
     assert step.status == APPLIED and step.action == "create"
     assert "resourceVersion" not in json.loads(runner.seen[1][1])["metadata"]
 
@@ -210,19 +210,19 @@ def test_deleted_meanwhile_is_created_again():
 def test_other_errors_propagate_and_drop_the_backup():
     runner = FakeRunner([(PATCH, errors.Forbidden("forbidden"))])
     with pytest.raises(errors.Forbidden):
-        Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="r")
+        Writer(using(runner)).apply(REF, add_stable, rule(), reason="r")
     assert backups() == []
 
 
 def test_a_write_the_server_did_not_keep_fails_the_step():
     runner = FakeRunner([(PATCH, json.dumps(rule("11")))])
-    step = Writer(runner, Settings()).apply(REF, add_stable, rule(), reason="subsets")
+    step = Writer(using(runner)).apply(REF, add_stable, rule(), reason="subsets")
     assert step.status == FAILED and step.reason == "subsets: the API server did not keep the change"
 
 
 def test_read_returns_none_when_absent():
     runner = FakeRunner([(GET, errors.NotFound("no"))])
-    assert Writer(runner, Settings()).read(REF) is None
+    assert Writer(using(runner)).read(REF) is None
 
 
 # -- patch --------------------------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def make(current):
 
 def test_annotation_patch_is_conditional_and_verified():
     runner = FakeRunner([(patch_args("41"), json.dumps(merge.template_annotations(WORKLOAD, PROXY)))])
-    step = Writer(runner, Settings()).patch(DEPLOY, make, WORKLOAD, reason="r")
+    step = Writer(using(runner)).patch(DEPLOY, make, WORKLOAD, reason="r")
     assert step.status == APPLIED and step.target == "deployment/web"
     assert step.restore.startswith("kubectl replace -f ")
 
@@ -257,15 +257,15 @@ def test_patch_conflict_rereads():
         (("get", "deployments.apps", "web", "-n", "my-app", "-o", "json"), json.dumps(newer)),
         (patch_args("42"), json.dumps(merge.template_annotations(newer, PROXY))),
     ])
-    step = Writer(runner, Settings()).patch(DEPLOY, make, WORKLOAD, reason="r")
+    step = Writer(using(runner)).patch(DEPLOY, make, WORKLOAD, reason="r")
     assert step.status == APPLIED and step.attempts == 2
     assert len(backups()) == 1
 
 
 def test_patch_unchanged_and_dry_run():
     done = merge.template_annotations(WORKLOAD, PROXY)
-    assert Writer(FakeRunner([]), Settings()).patch(DEPLOY, make, done, reason="r").status == UNCHANGED
-    step = Writer(FakeRunner([]), Settings(dry_run=True)).patch(DEPLOY, make, WORKLOAD, reason="r")
+    assert Writer(using(FakeRunner([]))).patch(DEPLOY, make, done, reason="r").status == UNCHANGED
+    step = Writer(using(FakeRunner([]), dry_run=True)).patch(DEPLOY, make, WORKLOAD, reason="r")
     assert step.status == PLANNED
     assert "+        sidecar.istio.io/proxyCPU: '1'\n" in step.diff
     assert "resourceVersion" not in step.diff
@@ -273,7 +273,7 @@ def test_patch_unchanged_and_dry_run():
 
 def test_patch_not_kept_fails():
     runner = FakeRunner([(patch_args("41"), json.dumps(WORKLOAD))])
-    assert Writer(runner, Settings()).patch(DEPLOY, make, WORKLOAD, reason="r").status == FAILED
+    assert Writer(using(runner)).patch(DEPLOY, make, WORKLOAD, reason="r").status == FAILED
 
 
 def test_yaml_diff_of_a_new_object_and_object_refs():
@@ -282,3 +282,45 @@ def test_yaml_diff_of_a_new_object_and_object_refs():
     assert ObjectRef.of(rule()) == REF and REF.resource == "destinationrules.networking.istio.io"
     assert ObjectRef("PeerAuthentication", "n", "d").resource == "peerauthentications.security.istio.io"
     assert isinstance(WriteStep("a", "t", "c", "r"), WriteStep)
+
+
+# -- labels: the same loop ------------------------------------------------------------
+NS = ObjectRef("Namespace", "", "my-app")
+
+
+def _namespace(version, labels=None):
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "my-app", "resourceVersion": version, "labels": dict(labels or {})}}
+
+
+def _enable(obj):
+    from kubectl_mesh import injection
+
+    return injection.enable_labels(obj, None, force=False)
+
+
+def test_label_carries_the_version_read_and_backs_up_first():
+    label = ("label", "namespace", "my-app", "istio-injection=enabled", "--overwrite", "--resource-version=7")
+    runner = FakeRunner([(label, "namespace/my-app labeled\n")])
+    step = Writer(using(runner)).label(NS, _enable, _namespace("7"))
+    assert step.status == APPLIED and step.action == "label" and step.reason == "enable injection"
+    saved, = backups()
+    assert saved.parent.name == "_cluster" and step.restore.endswith(f"replace -f {saved}")
+
+
+def test_label_conflict_rereads_the_namespace_and_plans_again():
+    first = ("label", "namespace", "my-app", "istio-injection=enabled", "--overwrite", "--resource-version=7")
+    second = first[:-1] + ("--resource-version=9",)
+    runner = FakeRunner([
+        (first, errors.Conflict("the object has been modified")),
+        (("get", "namespaces", "my-app", "-o", "json"), json.dumps(_namespace("9", {"team": "x"}))),
+        (second, "namespace/my-app labeled\n"),
+    ])
+    step = Writer(using(runner)).label(NS, _enable, _namespace("7"))
+    assert step.status == APPLIED and step.attempts == 2
+    assert len(backups()) == 1  # the first backup was of a version never changed
+
+
+def test_label_already_so_writes_nothing():
+    step = Writer(using(FakeRunner([]))).label(NS, _enable, _namespace("7", {"istio-injection": "enabled"}))
+    assert step.status == UNCHANGED and step.command == "" and step.reason == "labels already as wanted"

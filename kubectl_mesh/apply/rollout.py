@@ -1,4 +1,9 @@
-"""Restarting workloads and waiting for their rollouts, as `kubectl rollout` does."""
+"""Restarting workloads and waiting for their rollouts, as `kubectl rollout` does.
+
+`restarts` is the plan's write for a set of restarts (one `kubectl rollout
+restart` for all); `wait_into` waits for the rollouts and records
+each outcome into the Report.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import time
 from dataclasses import dataclass
 
 from kubectl_mesh import errors
+from kubectl_mesh.apply.plan import Write
+from kubectl_mesh.report import APPLIED, FAIL, FAILED, PASS, PLANNED, Check, Report, Step
 from kubectl_mesh.snapshot import WorkloadRef
 
 
@@ -26,6 +33,62 @@ def restart_args(namespace: str, workloads: list[WorkloadRef]) -> list[str]:
 def restart(runner, namespace: str, workloads: list[WorkloadRef]) -> None:
     if workloads:
         runner.kubectl(*restart_args(namespace, workloads), mutating=True)
+
+
+@dataclass
+class Restarts:
+    """A plan's restarts: the write that makes them (one `kubectl rollout restart` for
+    all) and their steps, planned until the write runs."""
+
+    refs: list[WorkloadRef]
+    steps: list[Step]
+    write: Write
+
+
+def restarts(runner, namespace: str, planned) -> Restarts:
+    """The restarts of `planned` (injection.Restart: a workload and why)."""
+    refs = [r.workload for r in planned]
+    steps = [
+        Step("restart", str(r.workload), runner.display("kubectl", restart_args(namespace, [r.workload])),
+             r.reason, PLANNED)
+        for r in planned
+    ]
+
+    def run() -> list[Step]:
+        if refs and not runner.dry_run:
+            restart(runner, namespace, refs)
+            for step in steps:
+                step.status = APPLIED
+        return steps
+
+    return Restarts(refs, steps, Write(refs, ("get", "patch"), run))
+
+
+def wait_into(report: Report, runner, namespace: str, restarted: Restarts, unfinished: list[WorkloadRef],
+              timeout: float, progress) -> None:
+    """Wait for the rollouts of the restarts and of those already under way
+    (`unfinished`, e.g. left by an interrupted run), and record each outcome: a restart
+    whose rollout did not finish fails its step; a timeout is the report's error."""
+    pending = list(dict.fromkeys([*restarted.refs, *unfinished]))
+    if not pending:
+        return
+    results = wait(runner, namespace, pending, timeout, progress)
+    steps_by_target = {step.target: step for step in restarted.steps}
+    for result in results:
+        target = str(result.workload)
+        step = steps_by_target.get(target)
+        if step is None:  # a rollout we only waited for
+            report.add(Check("rollout-complete", "rollouts", target, PASS if result.ok else FAIL,
+                             f"{target}: rollout already under way {'finished' if result.ok else 'did not finish'}",
+                             "" if result.ok else result.message))
+        elif not result.ok:
+            step.status = FAILED
+            step.reason += f"; {result.message}"
+        if not result.ok and isinstance(result.error, errors.TimedOut) and report.error is None:
+            report.error = errors.TimedOut(
+                f"rollout not finished within --timeout {timeout:g}s: {target}; "
+                f"run the same command again to keep waiting"
+            )
 
 
 def wait(runner, namespace: str, workloads: list[WorkloadRef], timeout: float, progress) -> list[WaitResult]:

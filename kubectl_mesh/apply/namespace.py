@@ -1,0 +1,34 @@
+"""What `enable` and `disable` write: the namespace's injection labels, then one
+restart of the workloads that need it, then the wait for their rollouts."""
+
+from __future__ import annotations
+
+from kubectl_mesh.apply import rollout
+from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.writer import ObjectRef, Writer
+from kubectl_mesh.report import Report, dry_run_summary
+
+
+def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_labels, planned_restarts, *,
+                        wait: bool, timeout: float, progress) -> rollout.Restarts | None:
+    """Label (`plan_labels(namespace)`: an injection.LabelChange), restart, wait.
+
+    Returns the restarts when the writes landed and this is no dry run (the caller
+    then verifies); None when there is nothing more to do (dry run: the summary
+    says so; a write failed: the report says which and how to undo what was done).
+    """
+    namespace = ns_obj["metadata"]["name"]
+    writer = Writer(runner, progress=progress)
+    ref = ObjectRef("Namespace", "", namespace)
+    restarts = rollout.restarts(runner, namespace, planned_restarts)
+    landed = execute(report, [Write([ref], ("get", "patch"), lambda: writer.label(ref, plan_labels, ns_obj)),
+                              restarts.write])
+    if runner.dry_run:
+        report.summary = dry_run_summary(report.plan)
+        return None
+    if not landed:
+        return None
+    if wait:
+        rollout.wait_into(report, runner, namespace, restarts, rollout.in_progress(snapshot, namespace),
+                          timeout, progress)
+    return restarts

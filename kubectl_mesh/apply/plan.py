@@ -1,0 +1,66 @@
+"""A command's writes as data, and the one place their outcome goes into the Report.
+
+A command plans its writes from what it read (a list of `Write`: the objects
+each changes and the API verbs it needs), then hands them to `execute`, which
+runs them in order and records what happened: each write's steps in the
+plan; at the first error, the error (its exit code becomes the command's) and
+a note for every write not made; at the first step that did not land, a note
+for those after it; after an error, what was changed and how to undo it.
+Because the list is known before the first write, a permission check (or a
+report of what would be written) can run over it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kubectl_mesh import errors
+from kubectl_mesh.report import APPLIED, FAILED, Report, Step
+
+
+@dataclass
+class Write:
+    """One write of the plan: `run()` makes it (or, under --dry-run, plans it) and
+    returns its steps."""
+
+    targets: Sequence  # ObjectRef or WorkloadRef: what it changes (str() or .target names it)
+    verbs: tuple[str, ...]  # the API verbs it needs on them, e.g. ("get", "patch")
+    run: Callable[[], Step | list[Step]]
+
+    @property
+    def names(self) -> list[str]:
+        return [getattr(t, "target", None) or str(t) for t in self.targets]
+
+
+def execute(report: Report, writes: Sequence[Write]) -> bool:
+    """Run the writes in order into `report`; True when every one landed."""
+    for index, write in enumerate(writes):
+        try:
+            done = write.run()
+        except errors.MeshError as exc:
+            report.error = exc
+            for later in writes[index:]:
+                for name in later.names:
+                    report.notes.append(f"not changed: {name} (stopped by the error above; run the command again)")
+            restore_notes(report)
+            return False
+        steps = done if isinstance(done, list) else [done]
+        report.plan.extend(steps)
+        failed = [s.target for s in steps if s.status == FAILED]
+        if failed:
+            for later in writes[index + 1:]:
+                for name in later.names:
+                    report.notes.append(f"not changed: {name} ({', '.join(failed)} did not land)")
+            return False
+    return True
+
+
+def restore_notes(report: Report) -> None:
+    """The restore commands are printed under their steps (Step.restore); a failed run
+    also says which objects it did change, so that they can be put back."""
+    if report.error is None:
+        return
+    for step in report.plan:
+        if step.restore and step.status == APPLIED:
+            report.notes.append(f"changed before the error: {step.target} (to undo: {step.restore})")
