@@ -6,6 +6,7 @@ from kubectl_mesh import inventory, mesh
 from kubectl_mesh.findings.index import MeshIndex, describe_workloads, pod_name
 from kubectl_mesh.findings.model import INFO, WARNING, Found, Ref, check, listing, plural
 from kubectl_mesh.mesh import name_of
+from kubectl_mesh.text import command
 
 
 @check("MESH-INJ-001", "injection", "Namespace not labelled for sidecar injection",
@@ -33,9 +34,9 @@ def namespace_not_injected(index: MeshIndex):
             INFO, Ref("Namespace", None, ns),
             f"namespace {ns} is not labelled for sidecar injection (no istio-injection or istio.io/rev "
             f"label): {what}",
-            f"if it belongs in the mesh: kubectl mesh enable {ns}\n"
-            f"(that is: kubectl label namespace {ns} istio-injection=enabled, then "
-            f"kubectl rollout restart deployment -n {ns})",
+            f"if it belongs in the mesh: {command('kubectl', 'mesh', 'enable', ns)}\n"
+            f"(that is: {command('kubectl', 'label', 'namespace', ns, 'istio-injection=enabled')}, then "
+            f"{command('kubectl', 'rollout', 'restart', 'deployment', '-n', ns)})",
         )
 
 
@@ -59,15 +60,16 @@ def pod_missing_proxy(index: MeshIndex):
                     WARNING, Ref("Pod", ns, ref.name),
                     f"pod {ref.name} has no istio-proxy although {why}; it was created before injection "
                     "was enabled, and it has no controller to recreate it",
-                    f"recreate it: kubectl get pod {ref.name} -n {ns} -o yaml > pod.yaml && "
-                    f"kubectl replace --force -f pod.yaml",
+                    f"recreate it: {command('kubectl', 'get', 'pod', ref.name, '-n', ns, '-o', 'yaml')} > pod.yaml "
+                    "&& kubectl replace --force -f pod.yaml",
                     {"pods": names},
                 )
                 continue
             total = index.workload_pod_count(ref)
-            fix = (f"kubectl rollout restart {ref.kind.lower()}/{ref.name} -n {ns}" if ref.restartable
+            fix = (command("kubectl", "rollout", "restart", f"{ref.kind.lower()}/{ref.name}", "-n", ns)
+                   if ref.restartable
                    else f"delete its pods so that {ref.kind.lower()}/{ref.name} recreates them: "
-                        f"kubectl delete pod -n {ns} {' '.join(names)}")
+                        f"{command('kubectl', 'delete', 'pod', '-n', ns, *names)}")
             yield Found(
                 WARNING, Ref(ref.kind, ns, ref.name),
                 f"{len(group.pods)} of {plural(total, 'pod')} of {ref} have no istio-proxy although "
@@ -103,6 +105,6 @@ def multiple_injection_labels(index: MeshIndex):
             f"namespace {ns} has {len(labels)} injection labels ({', '.join(labels)}): {winner} wins, "
             f"so {' and '.join(labels[1:])} {'is' if len(labels) == 2 else 'are'} silently ignored",
             "keep the one you mean and remove the others, e.g. "
-            f"kubectl label namespace {ns} {' '.join(k + '-' for k in others)}",
+            + command("kubectl", "label", "namespace", ns, *(k + "-" for k in others)),
             {"labels": labels},
         )

@@ -9,6 +9,7 @@ from kubectl_mesh import mtls as modes
 from kubectl_mesh.findings.index import MeshIndex, age_key, describe_workloads, pod_name
 from kubectl_mesh.findings.model import ERROR, INFO, WARNING, Found, Ref, check, listing, plural
 from kubectl_mesh.mesh import name_of, namespace_of
+from kubectl_mesh.text import command
 
 ROW = "Connection refused between services after enabling strict mTLS"
 
@@ -76,15 +77,16 @@ def _why_no_sidecar(index: MeshIndex, ns: str, group: inventory.WorkloadState) -
 def _fix(index: MeshIndex, ns: str, group: inventory.WorkloadState) -> str:
     ref = group.ref
     state = group.pods[0]
-    restart = (f"kubectl rollout restart {ref.kind.lower()}/{ref.name} -n {ns}" if ref.restartable
-               else f"recreate pod {ref.name} -n {ns}")
+    restart = (command("kubectl", "rollout", "restart", f"{ref.kind.lower()}/{ref.name}", "-n", ns)
+               if ref.restartable else f"recreate pod {ref.name} -n {ns}")
     if state.opted_out:
         return (f"remove sidecar.istio.io/inject=false from {ref}'s pod template, or exempt it with a "
                 f"PERMISSIVE PeerAuthentication that selects its pods")
     if state.expected:
         return restart
-    return (f"enable injection in the destination namespace and restart its pods: kubectl mesh enable {ns}\n"
-            f"(that is: kubectl label namespace {ns} istio-injection=enabled; {restart})")
+    return (f"enable injection in the destination namespace and restart its pods: "
+            f"{command('kubectl', 'mesh', 'enable', ns)}\n"
+            f"(that is: {command('kubectl', 'label', 'namespace', ns, 'istio-injection=enabled')}; {restart})")
 
 
 @check("MESH-MTLS-002", "mtls", "Strict mTLS namespace with callers outside the mesh", guide=ROW)
@@ -112,10 +114,11 @@ def strict_with_unmeshed_clients(index: MeshIndex):
         policy = policies[0]
         ref = Ref("PeerAuthentication", ns, name_of(policy))
         fix = ("enable injection where those callers run and restart them, e.g. "
-               + "; ".join(f"kubectl mesh enable {other}"
+               + "; ".join(command("kubectl", "mesh", "enable", other)
                            for other in (sorted({g.ref.namespace for g, _ in named}) if named
                                          else outside.namespaces_outside(ns))[:3])
-               + f"; or keep {ns} PERMISSIVE until they are meshed: kubectl mesh mtls {ns} permissive")
+               + f"; or keep {ns} PERMISSIVE until they are meshed: "
+               + command("kubectl", "mesh", "mtls", ns, "permissive"))
         if named:
             callers = ", ".join(f"{g.ref.namespace}/{g.ref} (calls {svc}.{ns})" for g, svc in named)
             yield Found(
@@ -240,6 +243,6 @@ def multiple_namespace_policies(index: MeshIndex):
                 f"oldest, {ns}/{name_of(first)} (mode {modes.policy_mode(first) or 'UNSET'}); this one "
                 f"(mode {modes.policy_mode(ignored) or 'UNSET'}) is ignored",
                 f"keep one: merge what you need into {ns}/{name_of(first)} and "
-                f"kubectl delete peerauthentication {name_of(ignored)} -n {ns}",
+                + command("kubectl", "delete", "peerauthentication", name_of(ignored), "-n", ns),
                 {"applied": name_of(first), "ignored": name_of(ignored)},
             )

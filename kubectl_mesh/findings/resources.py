@@ -16,6 +16,7 @@ from kubectl_mesh.errors import UsageError
 from kubectl_mesh.findings.index import MeshIndex
 from kubectl_mesh.findings.model import ERROR, WARNING, Found, Ref, check
 from kubectl_mesh.mesh import name_of, namespace_of
+from kubectl_mesh.text import command
 from kubectl_mesh.validate import parse_quantity
 
 ROW = "High latency after mesh enablement"
@@ -114,21 +115,23 @@ def _suggest(annotations: dict) -> str:
             request_text, request_value = str(annotations[PREFIX + request]), value
         else:
             request_text, request_value = shown, minimum
-        options.append(f"--{resource} {request_text}")
+        options += [f"--{resource}", request_text]
         if PREFIX + limit in annotations:
             limit_value = parsed(limit)
             if limit_value is not None and limit_value >= max(request_value, minimum):
-                options.append(f"--{resource}-limit {annotations[PREFIX + limit]}")
+                options += [f"--{resource}-limit", str(annotations[PREFIX + limit])]
             else:
-                options.append(f"--{resource}-limit {request_text}")
-    return " ".join(options)
+                options += [f"--{resource}-limit", request_text]
+    return options
 
 
 def _fix_command(ref: Ref, annotations: dict) -> str:
     values = _suggest(annotations)
     if ref.kind == "Pod":
-        return f"set the annotations on the pod's template (or recreate pod {ref.name} with them): {values}"
-    return f"kubectl mesh sidecar-resources {ref.kind.lower()}/{ref.name} -n {ref.namespace} {values}"
+        return (f"set the annotations on the pod's template (or recreate pod {ref.name} with them): "
+                f"{command(*values)}")
+    return command("kubectl", "mesh", "sidecar-resources", f"{ref.kind.lower()}/{ref.name}", "-n", ref.namespace,
+                   *values)
 
 
 @check("MESH-RES-001", "resources", "Sidecar proxy resources too low", guide=ROW)

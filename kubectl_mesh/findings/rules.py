@@ -14,6 +14,7 @@ from kubectl_mesh.findings.traffic import ROW_503, knows_host, pods_phrase, unco
 from kubectl_mesh.manifests import TEMPLATE_OF
 from kubectl_mesh.mesh import format_labels, name_of, namespace_of
 from kubectl_mesh.snapshot import TOPOLOGY_LABELS, service_fqdn
+from kubectl_mesh.text import command
 from kubectl_mesh.traffic import effective_traffic_policy
 
 
@@ -185,9 +186,10 @@ def several_rules_for_host(index: MeshIndex):
                 yield Found(
                     level, Ref("DestinationRule", ns, name_of(other)), message,
                     f"merge it into DestinationRule {ns}/{name_of(first)} and delete it: "
-                    f"kubectl delete destinationrule {name_of(other)} -n {ns}"
-                    + (f" (kubectl mesh circuit-breaker {short_host(fqdn, ns)} -n {ns} merges settings into the "
-                       "existing rule)" if {"connectionPool", "outlierDetection"} & set(lost) else ""),
+                    + command("kubectl", "delete", "destinationrule", name_of(other), "-n", ns)
+                    + (f" ({command('kubectl', 'mesh', 'circuit-breaker', short_host(fqdn, ns), '-n', ns)} "
+                       "merges settings into the existing rule)"
+                       if {"connectionPool", "outlierDetection"} & set(lost) else ""),
                     {"host": fqdn, "rules": [name_of(r) for r in group],
                      "trafficPolicyFrom": name_of(source) if source else None, "ignoredTrafficPolicy": lost},
                 )

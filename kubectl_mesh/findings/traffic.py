@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import shlex
-
 from kubectl_mesh.findings.hosts import EXPORT_ANNOTATION, Host, describe_scopes, to_fqdn
 from kubectl_mesh.findings.index import (
     Destination,
@@ -15,6 +13,7 @@ from kubectl_mesh.findings.index import (
 from kubectl_mesh.findings.model import ERROR, INFO, Found, Ref, check, listing, plural
 from kubectl_mesh.manifests import TEMPLATE_OF
 from kubectl_mesh.mesh import name_of, namespace_of
+from kubectl_mesh.text import command
 
 ROW_503 = "503 errors during canary rollout"
 
@@ -117,8 +116,9 @@ def subset_without_rule(index: MeshIndex):
             f'{dest.where} routes to subset "{dest.subset}" of {short_host(dest.fqdn, ns)}, but no '
             "DestinationRule for that host exists to define it: requests fail with 503 (no healthy upstream)"
             + ("" if known else unconfirmed(index, dest.fqdn)),
-            f"create the DestinationRule first (subsets before weights): kubectl mesh canary "
-            f"{shlex.quote(short_host(dest.fqdn, ns))} ... defines the subsets, then shifts the weights",
+            "create the DestinationRule first (subsets before weights): "
+            f"{command('kubectl', 'mesh', 'canary', short_host(dest.fqdn, ns))} ... defines the subsets, "
+            "then shifts the weights",
             {"host": dest.fqdn, "subset": dest.subset, "where": [dest.where]},
         )
 
@@ -236,6 +236,6 @@ def bad_weights(index: MeshIndex):
             ERROR, Ref("VirtualService", namespace_of(vs), name_of(vs)),
             f"{route.where} has {problem}: Istio rejects the VirtualService, so none of its routes apply",
             "give each destination a weight of 0 or more, at least one above 0 "
-            f"(e.g. kubectl mesh canary {short_host(regular[0].fqdn, namespace_of(vs))} --weight N)",
+            f"(e.g. {command('kubectl', 'mesh', 'canary', short_host(regular[0].fqdn, namespace_of(vs)))} --weight N)",
             {"where": route.where, "weights": weights},
         )

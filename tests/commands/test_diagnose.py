@@ -242,3 +242,17 @@ def test_bare_pods_in_manifests_are_checked_as_they_are(fp, mesh_cli, tmp_path):
     path = _write(tmp_path, "pods.yaml", [ENABLED, pod("old", NS)])
     doc = mesh_cli("diagnose", "-f", str(path), "-o", "json").json()
     assert [(c["id"], c["subject"]) for c in doc["checks"]] == [("MESH-INJ-002", "Pod my-app/old")]
+
+
+def test_offline_fixes_quote_names_from_manifests(tmp_path, mesh_cli):
+    """A suggested command built from a manifest's names is quoted: pasting it runs
+    the plugin on that name, never `id`."""
+    manifest = tmp_path / "hostile.yaml"
+    manifest.write_text(json.dumps(
+        {"apiVersion": "v1", "kind": "List", "items": [
+            namespace("app$(id)"), deployment("api", "app$(id)"),
+            ENABLED, deployment("web$(id)", NS, template_annotations=LOW)]}))
+    result = mesh_cli("diagnose", "-f", str(manifest), "-o", "json")
+    fixes = {c["id"]: c["hint"] for c in result.json()["checks"]}
+    assert "kubectl mesh enable 'app$(id)'" in fixes["MESH-INJ-001"]
+    assert "kubectl mesh sidecar-resources 'deployment/web$(id)' -n my-app --cpu 100m" in fixes["MESH-RES-001"]
