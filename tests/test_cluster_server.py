@@ -108,9 +108,10 @@ def call(cluster: TestCluster, method: str, path: str, body=None, content_type="
     if body is not None:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     req = urllib.request.Request(cluster.url + path, data=data, method=method,
-                                 headers={"Content-Type": content_type, **(headers or {})})
+                                 headers={"Content-Type": content_type,
+                                          "Authorization": f"Bearer {cluster.token(cluster.user)}", **(headers or {})})
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=cluster.ssl_context()) as resp:
             raw, code, hdrs = resp.read(), resp.status, resp.headers
     except urllib.error.HTTPError as e:
         raw, code, hdrs = e.read(), e.code, e.headers
@@ -608,9 +609,9 @@ spec:
 def test_watch_stream_with_field_selector(test_cluster):
     test_cluster.load({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "watched", "namespace": "default"}})
     rv = test_cluster.get("configmaps", "default", "watched")["metadata"]["resourceVersion"]
-    conn = http.client.HTTPConnection("127.0.0.1", test_cluster.port, timeout=5)
+    conn = http.client.HTTPSConnection("127.0.0.1", test_cluster.port, timeout=5, context=test_cluster.ssl_context())
     conn.request("GET", "/api/v1/namespaces/default/configmaps?watch=true&fieldSelector=metadata.name%3Dwatched"
-                        f"&resourceVersion={rv}&timeoutSeconds=5")
+                        f"&resourceVersion={rv}&timeoutSeconds=5", headers={"Authorization": "Bearer test-token"})
     resp = conn.getresponse()
     assert resp.status == 200 and resp.getheader("Transfer-Encoding") == "chunked"
     test_cluster.load({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "default"}})
@@ -815,7 +816,7 @@ def test_python_m_tests_cluster_serves_until_interrupted(tmp_path):
                              "--native-sidecars"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+", url)
         env = dict(os.environ, KUBECONFIG=str(kc), KUBECACHEDIR=str(tmp_path / "cache"), HOME=str(tmp_path))
         out = subprocess.run(["kubectl", "get", "deployments", "-n", "my-app", "-o", "name"], capture_output=True,
                              text=True, env=env, timeout=30)

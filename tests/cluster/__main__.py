@@ -1,10 +1,13 @@
 """Run the test API server by hand:
 
-    python -m tests.cluster --kubeconfig /tmp/kc [--load FILE.yaml ...] [--native-sidecars]
-        [--ready-after SECONDS] [--no-istio] [--gateway-api]
+    python -m tests.cluster --kubeconfig /tmp/kc [--load FILE.yaml ...] [--user NAME ...]
+        [--native-sidecars] [--ready-after SECONDS] [--no-istio] [--gateway-api]
         [--service-proxy NS/NAME:PORT=127.0.0.1:PORT ...]
 
-Prints the server URL, writes the kubeconfig and serves until interrupted (Ctrl-C).
+Prints the server URL, writes the kubeconfig and serves until interrupted (Ctrl-C). The
+kubeconfig's current context is the cluster admin; each --user NAME adds a user holding only
+what RBAC grants it (bind it with Roles and RoleBindings from --load or kubectl) and a context
+of the same name: `kubectl --context NAME ...`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default=None, help="namespace of the kubeconfig context")
     parser.add_argument("--load", action="append", default=[], metavar="FILE.yaml",
                         help="preload the objects of a YAML file (repeatable)")
+    parser.add_argument("--user", action="append", default=[], metavar="NAME",
+                        help="add a user (token NAME-token) and a context NAME (repeatable)")
     parser.add_argument("--native-sidecars", action="store_true", help="inject istio-proxy as a native sidecar")
     parser.add_argument("--ready-after", type=float, default=0.0, metavar="SECONDS",
                         help="pods become Ready this long after creation (default 0)")
@@ -48,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         istio_installed=not args.no_istio, gateway_api=args.gateway_api,
         proxy_ready=not args.proxy_never_ready,
     )
+    for name in args.user:
+        if name in (args.context, cluster.user):
+            print(f"error: --user {name}: that is the cluster admin's context", file=sys.stderr)
+            return 2
+        cluster.add_user(name, namespace=args.namespace)
     for f in args.load:
         try:
             cluster.load(Path(f).read_text(encoding="utf-8"))

@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
+import functools
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from http.server import ThreadingHTTPServer
@@ -21,6 +24,7 @@ from typing import Any
 import yaml
 
 from . import errors
+from .auth import Users
 from .core import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, Core
 from .errors import ApiError
 from .faults import Faults, Rule
@@ -29,6 +33,20 @@ from .openapi import precompute
 from .registry import ResourceType
 
 PATCH_TYPES = {"merge": MERGE_PATCH, "json": JSON_PATCH, "strategic": STRATEGIC_PATCH, "apply": APPLY_PATCH}
+
+
+TLS_CERT = Path(__file__).resolve().parent.parent / "data" / "cluster" / "tls.crt"
+TLS_KEY = TLS_CERT.with_name("tls.key")
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # kubectl sends credentials (bearer tokens, impersonation) only over TLS, so the server
+    # speaks HTTPS with a self-signed certificate for 127.0.0.1 (tests/data/cluster/SOURCES.md).
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS_CERT, TLS_KEY)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class _Server(ThreadingHTTPServer):
@@ -41,6 +59,13 @@ class _Server(ThreadingHTTPServer):
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), ApiHandler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = self.socket.accept()
+        return _tls_context().wrap_socket(conn, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up mid-handshake or mid-request is not the server's error
 
     def track(self, conn: socket.socket, alive: bool) -> None:
         with self._conns_lock:
@@ -85,6 +110,7 @@ class TestCluster:
         proxy_ready: bool = True,
         nodes: int = 1,
         user: str = "test",
+        users: Iterable[str] = (),
         seed: int = 0,
     ) -> None:
         self.core = Core(
@@ -96,6 +122,12 @@ class TestCluster:
         self.requests = RequestLog()
         self.handler_errors: list[str] = []
         self.user = user
+        # The admin is in system:masters (as kind's and kubeadm's admin.conf users are), so it
+        # passes authorization whatever the RBAC objects say; other users get only what they are bound.
+        self.users = Users()
+        self.users.add(user, ("system:masters",))
+        for name in users:
+            self.add_user(name)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         precompute(self.core.registry)
@@ -137,18 +169,52 @@ class TestCluster:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_data(self) -> bytes:
+        """The server's (self-signed) certificate, the CA a client should trust."""
+        return TLS_CERT.read_bytes()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client SSL context trusting this server (for tests that speak HTTP directly)."""
+        return ssl.create_default_context(cadata=self.ca_data.decode())
+
+    def add_user(self, name: str, groups: Iterable[str] = (), *, namespace: str | None = None,
+                 token: str | None = None) -> str:
+        """Register a user (bearer token ``NAME-token`` unless given) and return the token.
+
+        The user holds nothing but what RBAC grants (``system:authenticated``: discovery and
+        access reviews); ``write_kubeconfig`` adds a context of the same name (``--context NAME``),
+        whose namespace is ``namespace`` when given."""
+        if name == self.user:
+            raise ValueError(f"{name!r} is the cluster admin's name")
+        self.users.add(name, tuple(groups), token=token, namespace=namespace)
+        return self.users.token(name)
+
+    def token(self, user: str) -> str:
+        return self.users.token(user)
 
     def write_kubeconfig(self, path: str | Path, context: str = "test", namespace: str | None = None) -> Path:
-        ctx: dict[str, Any] = {"cluster": context, "user": context}
-        if namespace:
-            ctx["namespace"] = namespace
+        """A kubeconfig whose current context (``context``) is the cluster admin, with one more
+        context per user added by :meth:`add_user` (named after the user)."""
+        names = [self.user] + [u for u in self.users.names() if u != self.user]
+        users, contexts = [], []
+        for name in names:
+            entry = context if name == self.user else name
+            ctx: dict[str, Any] = {"cluster": context, "user": entry}
+            ns = namespace if name == self.user else (self.users.namespaces.get(name) or namespace)
+            if ns:
+                ctx["namespace"] = ns
+            users.append({"name": entry, "user": {"token": self.users.token(name)}})
+            contexts.append({"name": entry, "context": ctx})
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": context, "cluster": {"server": self.url}}],
-            "users": [{"name": context, "user": {"token": f"{self.user}-token"}}],
-            "contexts": [{"name": context, "context": ctx}],
+            "clusters": [{"name": context, "cluster": {
+                "server": self.url, "certificate-authority-data": base64.b64encode(self.ca_data).decode()}}],
+            "users": users,
+            "contexts": contexts,
             "current-context": context,
             "preferences": {},
         }

@@ -17,6 +17,9 @@ from .defaults import apply_defaults, validate_builtin
 from .errors import ApiError, cause
 from .injection import inject, should_inject
 from .patch import json_patch, merge_patch, strategic_merge_patch
+from .rbac import CLUSTER_ROLES, RBAC_KEYS, Authorizer, aggregate
+from .rbac_policy import admit as admit_rbac
+from .rbac_policy import bootstrap_objects as rbac_bootstrap_objects
 from .registry import Registry, ResourceType, gateway_api_crds, istio_crds, resource_type_from_crd
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Store
@@ -66,6 +69,7 @@ class Core:
         self.registry = Registry()
         self.rng = random.Random(seed)
         self.controllers = Controllers(self)
+        self.authorizer = Authorizer(self.store)
         self.frozen_pods: set[str] = set()  # pods loaded with an explicit status
         self._depth = 0
         self._ip_counter = 0
@@ -79,6 +83,7 @@ class Core:
         with self.op():
             for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
                 self.internal_create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            self._bootstrap_rbac()
             zones = ["us-west-1a", "us-west-1b", "us-west-1c"]
             for i in range(1, nodes + 1):
                 self.internal_create(("", "nodes"), _node(f"node-{i}", zones[(i - 1) % 3], i), keep_status=True)
@@ -97,6 +102,24 @@ class Core:
                 self._preload_crd(crd, rt)
             if self.istio_installed:
                 self._install_istiod()
+
+    def _bootstrap_rbac(self) -> None:
+        # The bootstrap policy, aggregated once per process and shared (the store never mutates it).
+        for key, obj in rbac_bootstrap_objects():
+            meta = dict(obj["metadata"], uid=self.new_uid(), creationTimestamp=now())
+            self.store.put(key, dict(obj, metadata=meta))
+        self.authorizer.invalidate()
+
+    def _aggregate_cluster_roles(self) -> None:
+        """The clusterrole-aggregation controller: aggregated ClusterRoles follow the roles
+        their selectors match, whenever any ClusterRole changes."""
+        updates = aggregate(self.store.list(CLUSTER_ROLES))
+        for name, rules in sorted(updates.items()):
+            cur = self.store.get(CLUSTER_ROLES, "", name)
+            if cur is not None:
+                self.store.put(CLUSTER_ROLES, dict(cur, rules=rules))
+        if updates:
+            self.authorizer.invalidate()
 
     def _preload_crd(self, crd: dict[str, Any], rt: ResourceType) -> None:
         # The parsed CRD spec is shared between clusters (never mutated); metadata is fresh.
@@ -321,6 +344,8 @@ class Core:
                 meta = obj["metadata"]
             apply_defaults(rt.kind, obj)
             self._validate(rt, version, obj, None)
+            if rt.key in RBAC_KEYS:
+                admit_rbac(self.authorizer, self.store, rt.kind, rt.plural, obj, None)
             if self.store.get(rt.key, ns, meta["name"]) is not None:
                 raise errors.already_exists(rt.plural, rt.group, meta["name"])
 
@@ -388,6 +413,8 @@ class Core:
         if rt.key == ("", "services"):
             _keep_cluster_ip(cur, new)
         self._validate(rt, version, new, cur)
+        if rt.key in RBAC_KEYS:
+            admit_rbac(self.authorizer, self.store, rt.kind, rt.plural, new, cur)
         if rt.has_generation and _spec_of(rt, new) != _spec_of(rt, cur):
             meta["generation"] = cur["metadata"].get("generation", 1) + 1
         new["apiVersion"] = rt.api_version(rt.storage_version)
@@ -569,6 +596,10 @@ class Core:
     def _after_write(self, rt: ResourceType, old: dict | None, new: dict | None) -> None:
         if rt.key == CRDS and new is not None and old is None:
             self._register_crd(new)
+        if rt.key in RBAC_KEYS:
+            self.authorizer.invalidate()
+            if rt.key == CLUSTER_ROLES:
+                self._aggregate_cluster_roles()
         self.controllers.after_write(rt.key, old, new)
 
     def _register_crd(self, crd: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGro
 _SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"], "log": ["get"]}
 
 # Group order as a real API server lists them (core first, then built-in groups, then CRDs).
-_GROUP_ORDER = ["", "apps", "authorization.k8s.io", "apiextensions.k8s.io"]
+_GROUP_ORDER = ["", "apps", "authentication.k8s.io", "authorization.k8s.io", "rbac.authorization.k8s.io", "apiextensions.k8s.io"]
 
 _cache: dict[tuple, bytes] = {}
 _lock = threading.Lock()

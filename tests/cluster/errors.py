@@ -119,6 +119,35 @@ def forbidden(
     )
 
 
+def forbidden_because(resource: str, group: str, name: str | None, reason: str) -> ApiError:
+    """apierrors.NewForbidden: ``<resource> "<name>" is forbidden: <reason>``."""
+    subject = f'{qualified(resource, group)} "{name}"' if name else qualified(resource, group)
+    return ApiError(403, "Forbidden", f"{subject} is forbidden: {reason}", name=name, group=group or None,
+                    kind=resource)
+
+
+def forbidden_request(attrs: Any, user: str, reason: str = "") -> ApiError:
+    """What kube-apiserver answers when authorization denies a request (responsewriters.Forbidden):
+    ``pods is forbidden: User "dev" cannot list resource "pods" in API group "" in the namespace "x"``,
+    ``... at the cluster scope``, or for a path ``forbidden: User "dev" cannot get path "/logs"``.
+    ``attrs`` is a :class:`~tests.cluster.requestinfo.RequestAttributes`."""
+    if not attrs.resource_request:
+        text = f'User "{user}" cannot {attrs.verb} path "{attrs.path}"'
+    else:
+        scope = f'in the namespace "{attrs.namespace}"' if attrs.namespace else "at the cluster scope"
+        text = (f'User "{user}" cannot {attrs.verb} resource "{attrs.combined_resource}" '
+                f'in API group "{attrs.api_group}" {scope}')
+    if reason:
+        text = f"{text}: {reason}"
+    if not attrs.resource_request or not attrs.resource:
+        return ApiError(403, "Forbidden", f"forbidden: {text}")
+    return forbidden_because(attrs.resource, attrs.api_group, attrs.name or None, text)
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

@@ -11,6 +11,7 @@ import json
 import os
 import select
 import socket
+import ssl
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,10 +21,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import discovery, errors, openapi, protobuf, service_proxy, tables
+from . import discovery, errors, openapi, protobuf, requestinfo, service_proxy, tables
+from .auth import impersonate
 from .core import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 from .errors import ApiError
 from .faults import REASONS, RequestInfo
+from .rbac import Identity
+from .rbac_policy import REQUESTER
 from .registry import ResourceType
 from .selectors import parse_field_selector, parse_label_selector
 
@@ -57,6 +61,7 @@ class RequestRecord:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes = b""
     seconds: float = 0.0  # time the server took to answer (a watch: how long it streamed)
+    user: str = ""  # who the request acted as (after impersonation); "" when authentication failed
 
     def json(self) -> Any:
         if not self.body:
@@ -93,6 +98,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         pass
 
     def setup(self) -> None:
+        # The TLS handshake runs here, in the connection's own thread, not in the accept loop.
+        self.request.settimeout(10)
+        self.request.do_handshake()
+        self.request.settimeout(None)
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, True)  # type: ignore[attr-defined]
@@ -147,7 +156,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         started = time.monotonic()
         self._record = record
         self._headers_sent = False
+        requester = None
         try:
+            self._identity = self._authorize(cluster, method, url.path, query)
+            record.user = self._identity.name
+            requester = REQUESTER.set(self._identity)
             self._route(cluster, method, url.path, query, raw, record)
         except DropConnection:
             self.close_connection = True
@@ -165,6 +178,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             else:
                 self._send_status(errors.internal(f"{type(e).__name__}: {e}"))
         finally:
+            if requester is not None:
+                REQUESTER.reset(requester)
             record.seconds = time.monotonic() - started
             log = os.environ.get("TEST_CLUSTER_LOG")
             if log:  # a debugging aid: one line per request
@@ -197,6 +212,21 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(err.code, json.dumps(err.status()).encode(), headers=err.headers)
+
+    # -- authentication and authorization -------------------------------------------
+
+    def _authorize(self, cluster: TestCluster, method: str, path: str, query: dict[str, str]) -> Identity:
+        """Authenticate, impersonate, then authorize the request's attributes (401/403 as
+        kube-apiserver's filters answer them, before any routing)."""
+        requester = cluster.users.authenticate(self.headers.get("Authorization"))
+        authorizer = cluster.core.authorizer
+        identity = impersonate(requester, self.headers.items(),
+                               lambda who, attrs: authorizer.authorize(who, attrs)[0])
+        attrs = requestinfo.parse(method, path, query)
+        allowed, reason = authorizer.authorize(identity, attrs)
+        if not allowed:
+            raise errors.forbidden_request(attrs, identity.name, reason)
+        return identity
 
     # -- routing ------------------------------------------------------------------
 
@@ -239,6 +269,10 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self._watch(cluster, route, query, accept)
         if verb == "create" and rt.key == ("authorization.k8s.io", "selfsubjectaccessreviews"):
             return self._access_review(cluster, self._decode(raw, record.content_type))
+        if verb == "create" and rt.key == ("authorization.k8s.io", "selfsubjectrulesreviews"):
+            return self._rules_review(cluster, self._decode(raw, record.content_type))
+        if verb == "create" and rt.key == ("authentication.k8s.io", "selfsubjectreviews"):
+            return self._who_am_i()
         if verb == "create":
             body = self._decode(raw, record.content_type)
             obj, warnings = core.create(rt, version, ns, body, dry_run=dry_run, field_validation=validation)
@@ -275,18 +309,56 @@ class ApiHandler(BaseHTTPRequestHandler):
         raise errors.method_not_allowed()
 
     def _access_review(self, cluster: TestCluster, review: Any) -> None:
-        """``kubectl auth can-i``: allowed unless a ``forbid`` fault switch covers the request."""
+        """``kubectl auth can-i``: the same decision the request itself would get (RBAC, and
+        any ``forbid`` fault switch covering it)."""
         spec = (review or {}).get("spec") or {}
         attrs = spec.get("resourceAttributes")
-        allowed = True
+        non_resource = spec.get("nonResourceAttributes")
         if attrs:
-            info = RequestInfo(attrs.get("verb", ""), attrs.get("resource", ""), attrs.get("group", ""),
-                               attrs.get("subresource", ""), attrs.get("namespace") or None, attrs.get("name") or None)
-            allowed = not cluster.faults.forbids(info)
-        # RBAC denials carry no reason, so kubectl prints a bare "no".
+            request = requestinfo.RequestAttributes(
+                verb=attrs.get("verb", ""), path="", resource_request=True, api_group=attrs.get("group", ""),
+                api_version=attrs.get("version", ""), namespace=attrs.get("namespace") or "",
+                resource=attrs.get("resource", ""), subresource=attrs.get("subresource", ""),
+                name=attrs.get("name") or "")
+        elif non_resource:
+            request = requestinfo.RequestAttributes(verb=non_resource.get("verb", ""),
+                                                    path=non_resource.get("path", ""), resource_request=False)
+        else:
+            raise errors.invalid("SelfSubjectAccessReview", "authorization.k8s.io", "", [errors.cause(
+                "FieldValueRequired", "spec.resourceAttributes",
+                "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified")])
+        allowed, reason = cluster.core.authorizer.authorize(self._identity, request)
+        if allowed and attrs:
+            info = RequestInfo(request.verb, request.resource, request.api_group, request.subresource,
+                               request.namespace or None, request.name or None)
+            if cluster.faults.forbids(info):
+                allowed, reason = False, ""
+        # A plain RBAC denial carries no reason, so kubectl prints a bare "no".
         status: dict[str, Any] = {"allowed": allowed}
+        if reason:
+            status["reason"] = reason
         self._send_json(201, {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                              "metadata": {}, "spec": spec, "status": status})
+                              "metadata": {"creationTimestamp": None}, "spec": spec, "status": status})
+
+    def _who_am_i(self) -> None:
+        """``kubectl auth whoami``: the identity the request acted as."""
+        info: dict[str, Any] = {"username": self._identity.name, "groups": list(self._identity.groups)}
+        if self._identity.uid:
+            info["uid"] = self._identity.uid
+        if self._identity.extra:
+            info["extra"] = {k: list(v) for k, v in self._identity.extra}
+        self._send_json(201, {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+                              "metadata": {"creationTimestamp": None}, "status": {"userInfo": info}})
+
+    def _rules_review(self, cluster: TestCluster, review: Any) -> None:
+        """``kubectl auth can-i --list``: the rules RBAC grants the requester in a namespace."""
+        spec = (review or {}).get("spec") or {}
+        namespace = spec.get("namespace") or ""
+        if not namespace:
+            raise errors.bad_request("no namespace on request")
+        status = cluster.core.authorizer.rules_review(self._identity, namespace)
+        self._send_json(201, {"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
+                              "metadata": {"creationTimestamp": None}, "spec": spec, "status": status})
 
     def _non_resource(self, cluster: TestCluster, parts: list[str], accept: str) -> bool:
         """Discovery, version, health and OpenAPI endpoints. Returns False for resource paths."""
@@ -416,7 +488,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                 raise DropConnection()
             elif rule.action == "forbid":
                 raise errors.forbidden(verb, route.rt.plural, route.group, route.name, route.namespace,
-                                       user=cluster.user, subresource=route.subresource)
+                                       user=self._identity.name, subresource=route.subresource)
             elif rule.action == "conflict":
                 name = route.name or ""
                 if not name:
@@ -483,10 +555,19 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _client_gone(self) -> bool:
         """Has the client closed the connection? (A watcher that went away, e.g. kubectl exited.)"""
+        conn = self.connection
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
+            if not conn.pending() and not select.select([conn], [], [], 0)[0]:
+                return False
+            # Readable: a watcher sends nothing more, so this is its close_notify or EOF.
+            conn.setblocking(False)
+            try:
+                return conn.recv(1) == b""
+            except ssl.SSLWantReadError:
+                return False
+            finally:
+                conn.setblocking(True)
+        except (OSError, ValueError):
             return True
 
     def _watch(self, cluster: TestCluster, route: Route, query: dict[str, str], accept: str) -> None:

@@ -35,6 +35,8 @@ def definition_name(group: str, version: str, kind: str) -> str:
         return f"io.k8s.api.apps.{version}.{kind}"
     if group == "apiextensions.k8s.io":
         return f"io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.{version}.{kind}"
+    if group in ("authorization.k8s.io", "rbac.authorization.k8s.io"):
+        return f"io.k8s.api.{group.split('.')[0]}.{version}.{kind}"
     return ".".join(reversed(group.split("."))) + f".{version}.{kind}"
 
 

@@ -103,6 +103,20 @@ S: dict[str, dict[int, tuple[str, str]]] = {
                            4: ("version", "string"), 5: ("resource", "string"), 6: ("subresource", "string"),
                            7: ("name", "string")},
     "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
+    "SelfSubjectRulesReview": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:SelfSubjectRulesReviewSpec"),
+                               3: ("status", "msg:Empty")},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string")},
+    "SelfSubjectReview": {1: ("metadata", "msg:ObjectMeta"), 2: ("status", "msg:Empty")},
+    # rbac.authorization.k8s.io/v1 (`kubectl create role|clusterrole|rolebinding|clusterrolebinding`)
+    "PolicyRule": {1: ("verbs", "[]string"), 2: ("apiGroups", "[]string"), 3: ("resources", "[]string"),
+                   4: ("resourceNames", "[]string"), 5: ("nonResourceURLs", "[]string")},
+    "Role": {1: ("metadata", "msg:ObjectMeta"), 2: ("rules", "[]msg:PolicyRule")},
+    "ClusterRole": {1: ("metadata", "msg:ObjectMeta"), 2: ("rules", "[]msg:PolicyRule"),
+                    3: ("aggregationRule", "msg:AggregationRule")},
+    "AggregationRule": {1: ("clusterRoleSelectors", "[]msg:LabelSelector")},
+    "RoleBinding": {1: ("metadata", "msg:ObjectMeta"), 2: ("subjects", "[]msg:Subject"), 3: ("roleRef", "msg:RoleRef")},
+    "Subject": {1: ("kind", "string"), 2: ("apiGroup", "string"), 3: ("name", "string"), 4: ("namespace", "string")},
+    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
     "Empty": {},
 }
 
@@ -112,6 +126,12 @@ KINDS = {
     ("v1", "ServiceAccount"): "ServiceAccount", ("v1", "Service"): "Service", ("v1", "Pod"): "Pod",
     ("apps/v1", "Deployment"): "Deployment",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+    ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
+    ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "RoleBinding",
 }
 
 

@@ -83,6 +83,20 @@ def _apps(kind, plural, *, short=(), sub=("status",)):
     )
 
 
+def _review(kind, plural, group="authorization.k8s.io"):
+    return ResourceType(
+        group=group, versions=["v1"], storage_version="v1", kind=kind, plural=plural,
+        singular=kind.lower(), namespaced=False, verbs=["create"], fingerprint=f"builtin:{plural}",
+    )
+
+
+def _rbac(kind, plural, *, namespaced):
+    return ResourceType(
+        group="rbac.authorization.k8s.io", versions=["v1"], storage_version="v1", kind=kind, plural=plural,
+        singular=kind.lower(), namespaced=namespaced, fingerprint=f"builtin:{plural}.rbac.authorization.k8s.io",
+    )
+
+
 def builtin_types() -> list[ResourceType]:
     return [
         _core("Namespace", "namespaces", namespaced=False, short=["ns"], sub=["status"],
@@ -99,13 +113,14 @@ def builtin_types() -> list[ResourceType]:
         _apps("ReplicaSet", "replicasets", short=["rs"], sub=("status", "scale")),
         _apps("StatefulSet", "statefulsets", short=["sts"], sub=("status", "scale")),
         _apps("DaemonSet", "daemonsets", short=["ds"], sub=("status",)),
-        # `kubectl auth can-i`: answered from the fault switches (see faults.forbid).
-        ResourceType(
-            group="authorization.k8s.io", versions=["v1"], storage_version="v1",
-            kind="SelfSubjectAccessReview", plural="selfsubjectaccessreviews",
-            singular="selfsubjectaccessreview", namespaced=False, verbs=["create"],
-            fingerprint="builtin:selfsubjectaccessreviews",
-        ),
+        # `kubectl auth can-i` and `can-i --list`: answered from RBAC (see rbac.py).
+        _review("SelfSubjectAccessReview", "selfsubjectaccessreviews"),
+        _review("SelfSubjectRulesReview", "selfsubjectrulesreviews"),
+        _review("SelfSubjectReview", "selfsubjectreviews", group="authentication.k8s.io"),  # kubectl auth whoami
+        _rbac("Role", "roles", namespaced=True),
+        _rbac("ClusterRole", "clusterroles", namespaced=False),
+        _rbac("RoleBinding", "rolebindings", namespaced=True),
+        _rbac("ClusterRoleBinding", "clusterrolebindings", namespaced=False),
         ResourceType(
             group="apiextensions.k8s.io", versions=["v1"], storage_version="v1",
             kind="CustomResourceDefinition", plural="customresourcedefinitions",

@@ -186,6 +186,22 @@ def _node_ip(n: dict, kind: str) -> str:
 
 Printer = tuple[list[dict[str, Any]], Callable[[dict], list]]
 
+
+def _subjects(o: dict, kind: str) -> str:
+    names = [s.get("name", "") if kind != "ServiceAccount" else f"{s.get('namespace', '')}/{s.get('name', '')}"
+             for s in o.get("subjects") or [] if s.get("kind") == kind]
+    return ", ".join(names)
+
+
+_BINDING: Printer = (
+    [NAME_COL, _col("Role"), AGE_COL, _col("Users", priority=1), _col("Groups", priority=1),
+     _col("ServiceAccounts", priority=1)],
+    lambda o: [o["metadata"]["name"],
+               f"{(o.get('roleRef') or {}).get('kind', '')}/{(o.get('roleRef') or {}).get('name', '')}",
+               age(o["metadata"].get("creationTimestamp")), _subjects(o, "User"), _subjects(o, "Group"),
+               _subjects(o, "ServiceAccount")],
+)
+
 BUILTIN: dict[str, Printer] = {
     "Pod": ([NAME_COL, _col("Ready"), _col("Status"), _col("Restarts", "string"), AGE_COL,
              _col("IP", priority=1), _col("Node", priority=1), _col("Nominated Node", priority=1),
@@ -262,6 +278,8 @@ BUILTIN: dict[str, Printer] = {
                          o.get("reason", ""),
                          f"{(o.get('involvedObject') or {}).get('kind', '').lower()}/"
                          f"{(o.get('involvedObject') or {}).get('name', '')}", o.get("message", "")]),
+    "RoleBinding": _BINDING,
+    "ClusterRoleBinding": _BINDING,
     "CustomResourceDefinition": ([NAME_COL, _col("Created At", "date")],
                                  lambda o: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")]),
 }
