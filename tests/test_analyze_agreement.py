@@ -32,7 +32,7 @@ ISTIO_LEVEL = {
 }
 CLAIMED = set(ISTIO_LEVEL)
 
-# (input files) -> [(code, object, our level or None for Istio's, why istioctl reports it)]
+# (input files, "mesh:FILE" a mesh config) -> [(code, object, our level or None for Istio's, why)]
 CASES: dict[tuple[str, ...], list[tuple[str, str, str | None, str]]] = {
     ("injection.yaml",): [
         ("IST0102", "Namespace bar", None, "no istio-injection or istio.io/rev label, not ambient"),
@@ -42,6 +42,34 @@ CASES: dict[tuple[str, ...], list[tuple[str, str, str | None, str]]] = {
         ("IST0123", "Namespace multi-ns-2", None, "istio-injection=enabled and ambient"),
         ("IST0123", "Namespace multi-ns-3", None, "istio.io/rev and ambient"),
     ],
+    ("injection.yaml", "sidecar-injector-enabled-nsbydefault.yaml"): [
+        ("IST0148", "Namespace bar", None, "no label, and the injector has enableNamespacesByDefault"),
+        ("IST0103", "Pod default/noninjectedpod", None, "as without the ConfigMap"),
+        ("IST0123", "Namespace busted", None, "as without the ConfigMap"),
+        ("IST0123", "Namespace multi-ns-1", None, "as without the ConfigMap"),
+        ("IST0123", "Namespace multi-ns-2", None, "as without the ConfigMap"),
+        ("IST0123", "Namespace multi-ns-3", None, "as without the ConfigMap"),
+        # Not in the row (injection.Analyzer only); istioctl's ImageAnalyzer on the same input:
+        ("IST0158", "Namespace default", None, "injectedpod runs proxyv2:1.3.0-rc.2, the injector 1.3.1"),
+    ],
+    ("injection-with-mismatched-sidecar.yaml", "sidecar-injector-configmap.yaml"): [
+        ("IST0158", "Namespace enabled-namespace", None, "details-v1-pod-old runs 1.3.0, the injector 1.3.1"),
+        # Not in the row (ImageAnalyzer only); istioctl's injection.Analyzer on the same input:
+        ("IST0102", "Namespace default", None, "no injection label"),
+    ],
+    ("injection-with-mismatched-sidecar.yaml", "sidecar-injector-configmap-absolute-override.yaml",
+     "sidecar-injector-configmap-with-revision-canary.yaml"): [
+        ("IST0158", "Namespace enabled-namespace", None, "the absolute image docker.io/istio/proxyv2:1.3.1"),
+        ("IST0158", "Namespace revision-namespace", None, "istio.io/rev=canary: the canary injector's image"),
+        ("IST0102", "Namespace default", None, "(injection.Analyzer) no injection label"),
+    ],
+    ("injection-native-sidecars.yaml", "sidecar-injector-configmap.yaml"): [
+        ("IST0158", "Namespace enabled-namespace-native", None, "native sidecars count: an old proxy init container"),
+    ],
+    ("injection-image-distroless.yaml", "sidecar-injector-configmap.yaml", "mesh:meshconfig-distroless.yaml"): [
+        ("IST0158", "Namespace enabled-namespace", None, "1.3.0; the distroless 1.3.1 is the same release"),
+    ],
+    ("injection-image-distroless-no-meshconfig.yaml", "sidecar-injector-configmap.yaml"): [],  # variants match
     ("destinationrule-subsets-not-select-pods.yaml",): [
         ("IST0173", "DestinationRule default/subsets-not-select-pods", "warning",
          "subset version=v3 selects no pod (none behind the Service); ours: no route sends it traffic"),
@@ -102,7 +130,10 @@ CASES: dict[tuple[str, ...], list[tuple[str, str, str | None, str]]] = {
 def _diagnose(mesh_cli, names):
     args = []
     for name in names:
-        args += ["-f", str(ANALYZE / name)]
+        if name.startswith("mesh:"):  # a MeshConfig, as istioctl analyze --meshConfigFile takes it
+            args += ["--mesh-config", str(ANALYZE / name[len("mesh:"):])]
+        else:
+            args += ["-f", str(ANALYZE / name)]
     result = mesh_cli("diagnose", *args, "-o", "json")
     return result, result.json()
 
@@ -157,3 +188,12 @@ def test_visibility_findings_say_where_the_host_is_exported(fp, mesh_cli):
               if c["subject"] == "VirtualService hello/hello-export-to-bogus" and c["istioCode"] == "IST0101"]
     assert "not to the namespaces the VirtualService is exported to (bogus)" in hidden[0]
     assert "port 999, but Service default/reviews exposes ports 42" in by_subject["VirtualService default/reviews-bogusport"]
+
+
+def test_an_istio_proxy_init_container_that_exits_is_ours_alone(fp, mesh_cli):
+    _, doc = _diagnose(mesh_cli, ["injection-native-sidecars.yaml", "sidecar-injector-configmap.yaml"])
+    exited = [c for c in doc["checks"] if c["id"] == "MESH-INJ-006"]
+    assert [(c["istioCode"], c["subject"]) for c in exited] == [
+        (None, "Pod enabled-namespace-native/details-v1-pod-exited-proxy")]
+    assert "istioctl analyze counts it as injected" in exited[0]["message"]
+    assert not any(c["istioCode"] == "IST0103" for c in doc["checks"])

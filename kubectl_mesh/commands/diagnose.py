@@ -41,13 +41,15 @@ def build_report(findings, *, fail_on: str, title: str, source: dict, notes: lis
     return report
 
 
-def offline(settings, files, ns: str | None):
-    from kubectl_mesh import findings, manifests
+def offline(settings, files, ns: str | None, mesh_file: tuple[dict, str] | None = None):
+    from kubectl_mesh import findings, manifests, meshconfig
 
     scope = None if settings.all_namespaces else settings.resolve_namespace(ns, required=False)
     loaded = manifests.load(files, namespace=scope)
     snap = manifests.snapshot(loaded)
-    found = findings.run(snap, namespaces={scope} if scope else None)
+    mesh, mesh_source = mesh_file or (None, None)
+    found = findings.run(snap, namespaces={scope} if scope else None,
+                         mesh_settings=meshconfig.from_snapshot(snap, mesh, mesh_source))
     for finding in found:
         obj = finding.object
         finding.origin = loaded.origin(obj.kind, obj.namespace, obj.name)
@@ -58,15 +60,24 @@ def offline(settings, files, ns: str | None):
     return found, title, source, []
 
 
-def online(settings, ns: str | None):
-    from kubectl_mesh import findings
+def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
+    from kubectl_mesh import findings, meshconfig
     from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
 
     runner = settings.runner()
     namespace = None if settings.all_namespaces else settings.resolve_namespace(ns, runner)
     snap = read_cluster(runner, namespace=namespace, kinds=(*DEFAULT_KINDS, "Node"))
-    found = findings.run(snap, namespaces={namespace} if namespace else None)
+    mesh, mesh_source = mesh_file or (None, None)
+    # The mesh and injector ConfigMaps (exportTo defaults, injection by default, the proxy
+    # image injected now): one small read; a user who may not make it gets "unknown".
+    if snap.istio_crds is False:  # no Istio: nothing is injected, nothing to read
+        mesh_settings = meshconfig.from_configmaps([], mesh=mesh, mesh_source=mesh_source)
+    else:
+        mesh_settings = meshconfig.read(runner, snap.root_namespace, mesh=mesh, mesh_source=mesh_source)
+    found = findings.run(snap, namespaces={namespace} if namespace else None, mesh_settings=mesh_settings)
     notes = []
+    if not mesh_settings.known:
+        notes.append(f"note: {mesh_settings.unknown_why}; checks that need them say so")
     if snap.istio_crds is False:
         notes.append("note: Istio's CRDs are not installed on this cluster; there are no VirtualServices, "
                      "DestinationRules or PeerAuthentications to check")
@@ -84,8 +95,11 @@ def online(settings, ns: str | None):
                    "stdin; repeatable. No cluster is contacted.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
               help="Exit 1 when a finding reaches this level.")
+@click.option("--mesh-config", "mesh_config", metavar="FILE",
+              help="Istio's mesh config to assume (a MeshConfig YAML, as istioctl analyze --meshConfigFile, "
+                   "or the istio ConfigMap) instead of the cluster's or the manifests'.")
 @click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
-def command(settings, files, fail_on, ns):
+def command(settings, files, fail_on, mesh_config, ns):
     """Find the guide's troubleshooting problems: strict mTLS without sidecars,
     canary subsets that select no pods (503), sidecar resources too low, plus the
     istioctl analyze checks on injection, subsets and hosts.
@@ -97,11 +111,14 @@ def command(settings, files, fail_on, ns):
     """
     if settings.all_namespaces and (ns or settings.namespace):
         raise errors.UsageError("give a namespace or -A/--all-namespaces, not both")
+    from kubectl_mesh import meshconfig
+
+    mesh_file = meshconfig.load_file(mesh_config) if mesh_config else None
     with without_cycle_collector():
         if files:
-            found, title, source, notes = offline(settings, files, ns)
+            found, title, source, notes = offline(settings, files, ns, mesh_file)
         else:
-            found, title, source, notes = online(settings, ns)
+            found, title, source, notes = online(settings, ns, mesh_file)
     return build_report(found, fail_on=fail_on, title=title, source=source, notes=notes)
 
 

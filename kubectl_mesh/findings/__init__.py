@@ -29,10 +29,12 @@ __all__ = [
 ]
 
 
-def run(snapshot, *, namespaces: set[str] | None = None, index: MeshIndex | None = None) -> list[Finding]:
+def run(snapshot, *, namespaces: set[str] | None = None, index: MeshIndex | None = None,
+        mesh_settings=None) -> list[Finding]:
     """Every check's findings; with `namespaces`, only those about objects there
-    (a Namespace object counts as being in itself)."""
-    index = index or MeshIndex(snapshot)
+    (a Namespace object counts as being in itself). `mesh_settings`: Istio's mesh
+    and injector settings as read (meshconfig); by default the snapshot's ConfigMaps."""
+    index = index or MeshIndex(snapshot, mesh_settings)
     found: list[Finding] = []
     for spec in CHECKS:
         for finding in spec.run(index):

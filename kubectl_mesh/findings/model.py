@@ -18,7 +18,7 @@ LEVELS = (ERROR, WARNING, INFO)
 RANK = {INFO: 0, WARNING: 1, ERROR: 2}
 # How a finding renders among checks: info is neither a pass nor a problem.
 RESULT = {ERROR: FAIL, WARNING: WARN, INFO: SKIP}
-CATEGORIES = ("injection", "mtls", "traffic", "resources")
+CATEGORIES = ("injection", "mtls", "traffic", "resources", "annotations")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Ref:
         return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
+# Found.istio when the finding carries its check's Istio code (the usual case).
+SPEC_CODE = "spec"
+
+
 @dataclass
 class Found:
     """What a check function yields; the registry adds the rest."""
@@ -43,6 +47,9 @@ class Found:
     message: str
     fix: str
     details: dict = field(default_factory=dict)
+    # The check's Istio code, or None where istioctl does not report this case
+    # (e.g. a pod missing its proxy in a revision-labelled namespace).
+    istio: str | None = SPEC_CODE
 
 
 @dataclass
@@ -100,7 +107,7 @@ class CheckSpec:
     def run(self, index) -> list[Finding]:
         return [
             Finding(self.id, self.category, found.level, found.object, found.message, found.fix,
-                    self.istio_code, found.details)
+                    self.istio_code if found.istio == SPEC_CODE else found.istio, found.details)
             for found in self.function(index)
         ]
 

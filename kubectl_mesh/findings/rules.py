@@ -4,7 +4,6 @@ canary rollout" row, istioctl analyze's IST0173), hosts that match nothing
 
 from __future__ import annotations
 
-import shlex
 from collections import defaultdict
 
 from kubectl_mesh.findings.hosts import Host, describe_scopes, to_fqdn
@@ -87,14 +86,14 @@ def _unselecting_subsets(index: MeshIndex, fqdn: str, rule: dict, service: dict,
             message += f"; traffic routed to it fails with 503: {routes}"
             fix = (f"make the pods of subset {name} carry {format_labels(labels)} (in their pod template), "
                    f"or correct the subset's labels in DestinationRule {rule_ns}/{name_of(rule)}; "
-                   f"meanwhile route no traffic to it: kubectl mesh canary rollback {shlex.quote(svc_name)} "
-                   f"-n {shlex.quote(svc_ns)}")
+                   "meanwhile route no traffic to it: "
+                   + command("kubectl", "mesh", "canary", "rollback", svc_name, "-n", svc_ns))
         else:
             message += ("; no route sends it traffic yet, so nothing fails now (istioctl analyze rates this "
                         "an error, IST0173)")
             fix = (f"correct the subset's labels in DestinationRule {rule_ns}/{name_of(rule)} to match "
-                   f"its pods (kubectl get pods -n {shlex.quote(svc_ns)} --show-labels), or deploy them before "
-                   "routing to it")
+                   f"its pods ({command('kubectl', 'get', 'pods', '-n', svc_ns, '--show-labels')}), "
+                   "or deploy them before routing to it")
         yield Found(
             ERROR if sending else WARNING, Ref("DestinationRule", rule_ns, name_of(rule)),
             message, fix,

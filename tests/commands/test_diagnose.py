@@ -24,10 +24,15 @@ STRICT = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
 LOW = {"sidecar.istio.io/proxyCPU": "10m"}
 
 
-def register(fp, objects, *, read=READ_NS, root=True, prefix=()):
+# Istio's mesh and injector ConfigMaps, read after the snapshot.
+READ_CM = ["kubectl", "get", "configmaps", "-n", "istio-system", "-o", "json"]
+
+
+def register(fp, objects, *, read=READ_NS, root=True, prefix=(), configmaps=()):
     fp.register([read[0], *prefix, *read[1:]], stdout=kube_list(*objects))
     if root:
         fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list())
+    fp.register([READ_CM[0], *prefix, *READ_CM[1:]], stdout=kube_list(*configmaps))
 
 
 def warning_only():
@@ -44,7 +49,7 @@ def test_one_batched_read_of_the_namespace_and_the_root_policies(fp, mesh_cli):
     register(fp, [ENABLED, *deployment_with_pods("web", sidecar="container")])
     result = mesh_cli("diagnose", NS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert [list(c) for c in fp.calls] == [READ_NS, ["kubectl", *ROOT_PA]]
+    assert [list(c) for c in fp.calls] == [READ_NS, ["kubectl", *ROOT_PA], READ_CM]
     doc = result.json()
     assert doc == {
         "success": True, "checks": [], "plan": [],
@@ -57,7 +62,7 @@ def test_context_and_kubeconfig_are_passed_on(fp, mesh_cli):
     register(fp, [ENABLED], prefix=("--kubeconfig", "/tmp/kc", "--context", "prod"))
     result = mesh_cli("diagnose", "-n", NS, "--context", "prod", "--kubeconfig", "/tmp/kc")
     assert result.exit_code == 0, result.stderr
-    assert len(fp.calls) == 2
+    assert len(fp.calls) == 3
 
 
 def test_without_namespace_the_contexts_namespace_is_used(fp, mesh_cli):
@@ -70,7 +75,7 @@ def test_without_namespace_the_contexts_namespace_is_used(fp, mesh_cli):
 def test_all_namespaces_reads_once(fp, mesh_cli):
     register(fp, error_and_warning(), read=READ_ALL, root=False)
     result = mesh_cli("diagnose", "-A", "-o", "json")
-    assert [list(c) for c in fp.calls] == [READ_ALL]
+    assert [list(c) for c in fp.calls] == [READ_ALL, READ_CM]
     assert {c["subject"] for c in result.json()["checks"]} == {
         "Deployment my-app/web", "Namespace my-app", "Deployment checkout/api"}
 
@@ -256,3 +261,73 @@ def test_offline_fixes_quote_names_from_manifests(tmp_path, mesh_cli):
     fixes = {c["id"]: c["hint"] for c in result.json()["checks"]}
     assert "kubectl mesh enable 'app$(id)'" in fixes["MESH-INJ-001"]
     assert "kubectl mesh sidecar-resources 'deployment/web$(id)' -n my-app --cpu 100m" in fixes["MESH-RES-001"]
+
+
+# -- Istio's mesh and injector settings ----------------------------------------------------------
+def injector_configmap(by_default=False, image="proxyv2", hub="docker.io/istio", tag="1.24.1", name=None):
+    values = {"global": {"hub": hub, "tag": tag, "proxy": {"image": image}},
+              "sidecarInjectorWebhook": {"enableNamespacesByDefault": by_default}}
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name or "istio-sidecar-injector", "namespace": "istio-system"},
+            "data": {"values": json.dumps(values), "config": "policy: enabled"}}
+
+
+def test_namespaces_injected_by_default_are_ist0148_not_ist0102(fp, mesh_cli):
+    register(fp, [namespace(NS), *deployment_with_pods("web")], configmaps=[injector_configmap(by_default=True)])
+    doc = mesh_cli("diagnose", NS, "-o", "json").json()
+    codes = {(c["id"], c["istioCode"], c["subject"]) for c in doc["checks"]}
+    assert ("MESH-INJ-004", "IST0148", "Namespace my-app") in codes
+    assert not any(c["id"] == "MESH-INJ-001" for c in doc["checks"])
+    # its pods without a proxy need a restart, though istioctl does not say so (no code)
+    missing = next(c for c in doc["checks"] if c["id"] == "MESH-INJ-002")
+    assert missing["istioCode"] is None and "injects namespace my-app by default" in missing["message"]
+
+
+def test_unreadable_mesh_settings_are_unknown_not_an_error(fp, mesh_cli):
+    for _ in range(2):
+        fp.register(READ_NS, stdout=kube_list(namespace(NS), *deployment_with_pods("web")))
+        fp.register(["kubectl", *ROOT_PA], stdout=kube_list())
+        fp.register(READ_CM, returncode=1, stderr='Error from server (Forbidden): configmaps is forbidden: User '
+                    '"dev" cannot list resource "configmaps" in API group "" in the namespace "istio-system"\n')
+    result = mesh_cli("diagnose", NS, "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    info = next(c for c in result.json()["checks"] if c["id"] == "MESH-INJ-001")
+    assert "unless Istio injects unlabelled namespaces by default" in info["message"]
+    text = mesh_cli("diagnose", NS)
+    assert "note: cannot list configmaps in namespace istio-system (forbidden)" in text.stdout
+
+
+def test_proxy_image_drift_after_an_upgrade(fp, mesh_cli):
+    old = deployment_with_pods("web", sidecar="container")  # docker.io/istio/proxyv2:1.32.0
+    register(fp, [ENABLED, *old], configmaps=[injector_configmap(tag="1.32.1")])
+    doc = mesh_cli("diagnose", NS, "-o", "json").json()
+    drift = next(c for c in doc["checks"] if c["id"] == "MESH-INJ-005")
+    assert (drift["istioCode"], drift["level"], drift["subject"]) == ("IST0158", "warning", "Namespace my-app")
+    assert drift["details"]["expectedImage"] == "docker.io/istio/proxyv2:1.32.1"
+    assert "kubectl rollout restart deployment/web -n my-app" in drift["fix"]
+
+
+def test_mesh_config_file_sets_the_export_to_default(fp, mesh_cli, tmp_path):
+    mesh = tmp_path / "mesh.yaml"
+    mesh.write_text("defaultServiceExportTo: ['.']\n")
+    objects = [namespace(NS), namespace("web"),
+               {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": NS},
+                "spec": {"ports": [{"port": 80}]}},
+               {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "caller", "namespace": "web"},
+                "spec": {"hosts": ["x"], "http": [{"route": [{"destination": {"host": "api.my-app.svc.cluster.local"}}]}]}}]
+    path = _write(tmp_path, "app.yaml", objects)
+    assert mesh_cli("diagnose", "-f", str(path)).exit_code == 0
+    result = mesh_cli("diagnose", "-f", str(path), "--mesh-config", str(mesh), "-o", "json")
+    assert result.exit_code == 1
+    assert [c["id"] for c in result.json()["checks"] if c["level"] == "error"] == ["MESH-TRF-004"]
+    assert len(fp.calls) == 0
+
+
+def test_mesh_config_file_errors_are_usage_errors(fp, mesh_cli, tmp_path):
+    bad = tmp_path / "mesh.yaml"
+    bad.write_text("- a list\n")
+    result = mesh_cli("diagnose", "-f", str(bad), "--mesh-config", str(bad))
+    assert result.exit_code == 2 and "not a mesh config" in result.stderr
+    result = mesh_cli("diagnose", "-f", str(bad), "--mesh-config", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == 2 and "cannot read" in result.stderr
