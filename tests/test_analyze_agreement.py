@@ -70,6 +70,17 @@ CASES: dict[tuple[str, ...], list[tuple[str, str, str | None, str]]] = {
         ("IST0158", "Namespace enabled-namespace", None, "1.3.0; the distroless 1.3.1 is the same release"),
     ],
     ("injection-image-distroless-no-meshconfig.yaml", "sidecar-injector-configmap.yaml"): [],  # variants match
+    ("misannotated.yaml",): [
+        ("IST0108", "Service default/httpbin", None, "networking.istio.io/exportThree: no such annotation"),
+        ("IST0125", "Pod default/invalid-annotations", None, "readiness initialDelaySeconds: bar is no integer"),
+        ("IST0107", "Pod default/grafana-test", None, "kubernetes.io/ingress.class belongs on an Ingress"),
+        ("IST0107", "Deployment default/fortio-deploy", None, "statsInclusionPrefixes on the Deployment, not a Pod"),
+        ("IST0107", "Namespace staging", None, "kubernetes.io/ingress.class belongs on an Ingress"),
+        ("IST0135", "Deployment default/fortio-deploy", None, "statsInclusionPrefixes is deprecated"),
+        # Not in the row (annotations.K8sAnalyzer only); istioctl's injection.Analyzer on it:
+        ("IST0102", "Namespace staging", None, "no injection label"),
+    ],
+    ("annotations-valid.yaml",): [],  # ours: every annotation with a known format, valid, in place
     ("destinationrule-subsets-not-select-pods.yaml",): [
         ("IST0173", "DestinationRule default/subsets-not-select-pods", "warning",
          "subset version=v3 selects no pod (none behind the Service); ours: no route sends it traffic"),

@@ -8,7 +8,15 @@ the findings of every check, sorted by category, severity and object.
 
 from __future__ import annotations
 
-from kubectl_mesh.findings import conflicts, injection, mtls, resources, rules, traffic  # noqa: F401  (registers the checks)
+from kubectl_mesh.findings import (  # noqa: F401  (registers the checks)
+    annotation_checks,
+    conflicts,
+    injection,
+    mtls,
+    resources,
+    rules,
+    traffic,
+)
 from kubectl_mesh.findings.index import MeshIndex
 from kubectl_mesh.findings.model import (
     CATEGORIES,
