@@ -21,23 +21,35 @@ from kubectl_mesh.report import Report
 FAIL_ON = ("error", "warning")
 
 
-def build_report(findings, *, fail_on: str, title: str, source: dict, notes: list[str]) -> Report:
+def build_report(findings, *, fail_on: str, title: str, source: dict, notes: list[str],
+                 suppressed: list | None = None) -> Report:
+    """The report of the findings kept; suppressed ones ([(finding, why)]) are counted and
+    listed in the JSON (as checks are, with what suppressed them), never failing."""
     from kubectl_mesh.findings import counts, reaches
 
+    suppressed = suppressed or []
     tally = counts(findings)
+    tally["suppressed"] = len(suppressed)
     report = Report(title=title)
     report.checks = [f.as_check() for f in findings]
     report.fail_override = reaches(findings, fail_on)
     report.notes = list(notes)
-    report.data = {"counts": tally, "failOn": fail_on, "source": source}
+    if suppressed:
+        report.notes.append(f"{len(suppressed)} finding{'s' if len(suppressed) != 1 else ''} suppressed "
+                            "(--suppress, galley.istio.io/analyze-suppress); -o json lists them")
+    report.data = {"counts": tally, "failOn": fail_on, "source": source,
+                   "suppressed": [{**f.as_check().as_dict(), "suppressedBy": why} for f, why in suppressed]}
     if findings:
         parts = [f"{tally['error']} error{'s' if tally['error'] != 1 else ''}",
                  f"{tally['warning']} warning{'s' if tally['warning'] != 1 else ''}",
                  f"{tally['info']} info"]
+        if suppressed:
+            parts.append(f"{len(suppressed)} suppressed")
         verdict = "failing" if report.fail_override else "passing"
         report.summary = f"{', '.join(parts)} ({verdict}: --fail-on {fail_on})"
     else:
-        report.summary = f"no findings in {source.get('objects', 0)} objects"
+        report.summary = f"no findings in {source.get('objects', 0)} objects" + (
+            f" ({len(suppressed)} suppressed)" if suppressed else "")
     return report
 
 
@@ -57,7 +69,7 @@ def offline(settings, files, ns: str | None, mesh_file: tuple[dict, str] | None 
     title = (f"Diagnosis of {len(loaded.objects)} objects in {len(loaded.files)} "
              f"file{'s' if len(loaded.files) != 1 else ''}{where}; no cluster used")
     source = {"type": "manifests", "files": loaded.files, "objects": len(loaded.objects), "namespace": scope}
-    return found, title, source, []
+    return found, title, source, [], snap
 
 
 def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
@@ -86,7 +98,7 @@ def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
     objects = sum(len(snap.of_kind(k)) for k in snap.kinds)
     where = f"namespace {namespace}" if namespace else "all namespaces"
     source = {"type": "cluster", "context": settings.context, "namespace": namespace, "objects": objects}
-    return found, f"Diagnosis of {where} ({objects} objects read)", source, notes
+    return found, f"Diagnosis of {where} ({objects} objects read)", source, notes, snap
 
 
 @mesh_command("diagnose", all_namespaces=True)
@@ -98,28 +110,52 @@ def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
 @click.option("--mesh-config", "mesh_config", metavar="FILE",
               help="Istio's mesh config to assume (a MeshConfig YAML, as istioctl analyze --meshConfigFile, "
                    "or the istio ConfigMap) instead of the cluster's or the manifests'.")
+@click.option("-S", "--suppress", "suppress", multiple=True, metavar="CODE=KIND NAME[.NAMESPACE]",
+              help="Suppress a finding, as istioctl analyze --suppress: CODE an Istio code or one of ours, "
+                   "* for any run of characters (e.g. \"IST0102=Namespace *\", \"MESH-RES-001=Deployment "
+                   "web.shop\"). Repeatable. The galley.istio.io/analyze-suppress annotation on an object "
+                   "does the same. Suppressed findings are counted and listed in -o json.")
 @click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
-def command(settings, files, fail_on, mesh_config, ns):
+def command(settings, files, fail_on, mesh_config, suppress, ns):
     """Find the guide's troubleshooting problems: strict mTLS without sidecars,
     canary subsets that select no pods (503), sidecar resources too low, plus the
-    istioctl analyze checks on injection, subsets and hosts.
+    istioctl analyze checks on injection, hosts, subsets, ports, conflicting
+    VirtualServices and annotations (with their IST codes).
+
+    \b
+    kubectl mesh diagnose my-app
+    kubectl mesh diagnose -A -o json
+    kubectl mesh diagnose -f k8s/ --fail-on warning
+    kubectl mesh diagnose -f k8s/ --mesh-config mesh.yaml
+    kubectl mesh diagnose -S "IST0102=Namespace *" -S "MESH-RES-001=Deployment web.shop"
 
     Online it reads NAMESPACE (or -n, the context's namespace, or -A) in one batched
-    call. With -f it reads manifests and needs no cluster, as CI does before an apply.
+    call, and Istio's mesh and injector ConfigMaps when it may. With -f it reads
+    manifests and needs no cluster, as CI does before an apply.
 
-    Exit 1 when a finding reaches --fail-on (default error), in every output mode.
+    Exit 1 when a finding reaches --fail-on (default error), in every output mode;
+    suppressed findings never count.
     """
     if settings.all_namespaces and (ns or settings.namespace):
         raise errors.UsageError("give a namespace or -A/--all-namespaces, not both")
     from kubectl_mesh import meshconfig
+    from kubectl_mesh.findings import CHECKS
+    from kubectl_mesh.findings import suppress as suppression
 
+    rules = suppression.parse(suppress)
+    known = {spec.id for spec in CHECKS} | {spec.istio_code for spec in CHECKS if spec.istio_code}
+    warnings = [f"warning: --suppress {code}: no finding of diagnose has this code; it suppresses nothing"
+                for code in suppression.unknown_codes(rules, known)]
+    for warning in warnings:
+        click.echo(warning, err=True)
     mesh_file = meshconfig.load_file(mesh_config) if mesh_config else None
     with without_cycle_collector():
         if files:
-            found, title, source, notes = offline(settings, files, ns, mesh_file)
+            found, title, source, notes, snap = offline(settings, files, ns, mesh_file)
         else:
-            found, title, source, notes = online(settings, ns, mesh_file)
-    return build_report(found, fail_on=fail_on, title=title, source=source, notes=notes)
+            found, title, source, notes, snap = online(settings, ns, mesh_file)
+        kept, suppressed = suppression.split(found, rules, snap)
+    return build_report(kept, fail_on=fail_on, title=title, source=source, notes=notes, suppressed=suppressed)
 
 
 @contextlib.contextmanager

@@ -53,8 +53,8 @@ def test_one_batched_read_of_the_namespace_and_the_root_policies(fp, mesh_cli):
     doc = result.json()
     assert doc == {
         "success": True, "checks": [], "plan": [],
-        "counts": {"error": 0, "warning": 0, "info": 0}, "failOn": "error",
-        "source": {"type": "cluster", "context": None, "namespace": NS, "objects": 5},
+        "counts": {"error": 0, "warning": 0, "info": 0, "suppressed": 0}, "failOn": "error",
+        "source": {"type": "cluster", "context": None, "namespace": NS, "objects": 5}, "suppressed": [],
     }
 
 
@@ -108,7 +108,7 @@ def test_json_finding_field_by_field(fp, mesh_cli):
     info = next(c for c in doc["checks"] if c["id"] == "MESH-INJ-001")
     assert (info["result"], info["level"], info["istioCode"]) == ("skip", "info", "IST0102")
     assert info["object"] == {"kind": "Namespace", "namespace": None, "name": NS}
-    assert doc["counts"] == {"error": 1, "warning": 0, "info": 1}
+    assert doc["counts"] == {"error": 1, "warning": 0, "info": 1, "suppressed": 0}
     assert doc["success"] is False
 
 
@@ -331,3 +331,70 @@ def test_mesh_config_file_errors_are_usage_errors(fp, mesh_cli, tmp_path):
     assert result.exit_code == 2 and "not a mesh config" in result.stderr
     result = mesh_cli("diagnose", "-f", str(bad), "--mesh-config", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 2 and "cannot read" in result.stderr
+
+
+# -- suppression ------------------------------------------------------------------------------------
+def _suppressible(tmp_path):
+    objects = [namespace(NS), STRICT, *deployment_with_pods("web"), namespace("quiet"),
+               deployment("api", "quiet")]
+    return _write(tmp_path, "app.yaml", objects)
+
+
+def test_suppress_by_code_and_object_as_istioctl_with_wildcards(fp, mesh_cli, tmp_path):
+    path = str(_suppressible(tmp_path))
+    doc = mesh_cli("diagnose", "-f", path, "-o", "json").json()
+    assert {(c["id"], c["subject"]) for c in doc["checks"]} == {
+        ("MESH-MTLS-001", "Deployment my-app/web"), ("MESH-MTLS-002", "PeerAuthentication my-app/strict-mtls"),
+        ("MESH-INJ-001", "Namespace my-app"), ("MESH-INJ-001", "Namespace quiet")}
+    result = mesh_cli("diagnose", "-f", path, "-o", "json", "--suppress", "IST0102=Namespace *",
+                      "-S", "MESH-MTLS-001=Deployment web.my-app", "-S", "MESH-MTLS-*=PeerAuthentication *")
+    doc = result.json()
+    assert doc["checks"] == [] and doc["success"] is True and result.exit_code == 0
+    assert doc["counts"] == {"error": 0, "warning": 0, "info": 0, "suppressed": 4}
+    assert sorted((c["id"], c["subject"], c["suppressedBy"]) for c in doc["suppressed"]) == [
+        ("MESH-INJ-001", "Namespace my-app", "--suppress IST0102=Namespace *"),
+        ("MESH-INJ-001", "Namespace quiet", "--suppress IST0102=Namespace *"),
+        ("MESH-MTLS-001", "Deployment my-app/web", "--suppress MESH-MTLS-001=Deployment web.my-app"),
+        ("MESH-MTLS-002", "PeerAuthentication my-app/strict-mtls",
+         "--suppress MESH-MTLS-*=PeerAuthentication *")]
+    assert doc["suppressed"][0]["level"] and "message" in doc["suppressed"][0]  # listed as checks are
+    # kubectl's namespace/name form too; another object is not matched
+    doc = mesh_cli("diagnose", "-f", path, "-o", "json", "-S", "*=Deployment my-app/web",
+                   "-S", "IST0102=Namespace other").json()
+    assert [c["subject"] for c in doc["suppressed"]] == ["Deployment my-app/web"]
+    text = mesh_cli("diagnose", "-f", path, "-S", "IST0102=Namespace *")
+    assert "2 findings suppressed (--suppress, galley.istio.io/analyze-suppress); -o json lists them" in text.stdout
+    assert text.stdout.rstrip().endswith("1 error, 0 warnings, 1 info, 2 suppressed (failing: --fail-on error)")
+    assert len(fp.calls) == 0
+
+
+def test_suppress_annotation_on_the_object(fp, mesh_cli, tmp_path):
+    quiet = namespace("quiet", annotations={"galley.istio.io/analyze-suppress": "IST0108, MESH-INJ-001"})
+    loud = namespace("loud", annotations={"galley.istio.io/analyze-suppress": "IST0103"})
+    every = namespace("every", annotations={"galley.istio.io/analyze-suppress": "*"})
+    path = _write(tmp_path, "ns.yaml", [quiet, loud, every, deployment("a", "quiet"), deployment("b", "loud"),
+                                        deployment("c", "every")])
+    doc = mesh_cli("diagnose", "-f", str(path), "-o", "json").json()
+    assert [c["subject"] for c in doc["checks"]] == ["Namespace loud"]
+    assert {c["subject"]: c["suppressedBy"] for c in doc["suppressed"]} == {
+        "Namespace quiet": "annotation galley.istio.io/analyze-suppress=IST0108, MESH-INJ-001 on Namespace quiet",
+        "Namespace every": "annotation galley.istio.io/analyze-suppress=* on Namespace every"}
+
+
+def test_suppress_errors_and_unknown_codes(fp, mesh_cli, tmp_path):
+    path = str(_suppressible(tmp_path))
+    result = mesh_cli("diagnose", "-f", path, "--suppress", "IST0102")
+    assert result.exit_code == 2 and "expected CODE=KIND NAME[.NAMESPACE]" in result.stderr
+    result = mesh_cli("diagnose", "-f", path, "--suppress", "IST0102=a=b")
+    assert result.exit_code == 2
+    result = mesh_cli("diagnose", "-f", path, "--suppress", "IST9999=Namespace x", "-o", "json")
+    assert result.exit_code == 1 and "warning: --suppress IST9999: no finding of diagnose has this code" \
+        in result.stderr
+    assert result.json()["counts"]["suppressed"] == 0
+
+
+def test_suppress_online_reads_the_annotation_from_the_cluster_object(fp, mesh_cli):
+    quiet = namespace(NS, annotations={"galley.istio.io/analyze-suppress": "IST0102"})
+    register(fp, [quiet, *deployment_with_pods("web")])
+    doc = mesh_cli("diagnose", NS, "-o", "json").json()
+    assert doc["checks"] == [] and [c["id"] for c in doc["suppressed"]] == ["MESH-INJ-001"]
