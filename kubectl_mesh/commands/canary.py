@@ -28,7 +28,7 @@ from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_services
 from kubectl_mesh.command import DefaultAction, DefaultSubcommandGroup, mesh_command, progress
 from kubectl_mesh.commands import _service
-from kubectl_mesh.mesh import format_labels, name_of
+from kubectl_mesh.mesh import format_labels, name_of, namespace_of
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report, gate
 
 SUBCOMMANDS = ("promote", "rollback", "status", "set")
@@ -149,6 +149,29 @@ def canary_data(target, chosen: dict, weights: dict, counts: dict, dr_name: str,
     return doc
 
 
+def check_second_virtual_service(report: Report, target, vs_name: str, force: bool) -> None:
+    """Creating a VirtualService for the host must not make it the second one bound to
+    the mesh gateway for that host (a wildcard host, or the host as seen from some
+    namespace, counts as istioctl analyze's IST0109 counts it): which one's routes a
+    sidecar uses would be undefined, and the weights this command sets may be ignored."""
+    from kubectl_mesh.findings.conflicts import conflicting_with
+
+    planned = {"kind": "VirtualService", "metadata": {"name": vs_name, "namespace": target.namespace},
+               "spec": {"hosts": [target.name]}}
+    others = [vs for vs in target.snapshot.of_kind("VirtualService")
+              if (namespace_of(vs), name_of(vs)) != (target.namespace, vs_name)]
+    clash = conflicting_with(planned, others)
+    if not clash:
+        return
+    names = ", ".join(f"{namespace_of(vs)}/{name_of(vs)}" for vs in clash)
+    gate(report, force, "second-virtual-service", "safety", f"virtualservice/{vs_name}",
+         f"creating virtualservice/{vs_name} for host {target.fqdn} would make it a second VirtualService bound to "
+         f"the mesh gateway for that host, with {names}: which one's routes a sidecar uses is undefined "
+         "(istioctl analyze IST0109), so the canary weights could be ignored",
+         f"route the host in {names} instead, or take the host out of it; --force creates {vs_name} anyway",
+         {"conflictsWith": [f"{namespace_of(vs)}/{name_of(vs)}" for vs in clash]})
+
+
 def vs_write(writer, target, vs_name, chosen, weights, reason) -> Write:
     """The write of the VirtualService's weights (and the role annotation)."""
     roles = {role: chosen[role]["name"] for role in ("stable", "canary")}
@@ -235,6 +258,8 @@ def set_command(settings, svc, stable, canary, weight, label, force):
         return report
     if target.virtual_service is None and _service.refuse_clash(report, target, "VirtualService", vs_name):
         return report
+    if target.virtual_service is None:
+        check_second_virtual_service(report, target, vs_name, force)
 
     chosen = choose_subsets(target.rule, label, stable, canary)
     report.title = title(target, chosen, weights)

@@ -74,6 +74,16 @@ def conflicts(virtual_services) -> list[tuple[tuple[str, str], list[dict]]]:
     return found
 
 
+def conflicting_with(planned: dict, others: list[dict]) -> list[dict]:
+    """The VirtualServices that `planned`, once created, would claim a host with for
+    the mesh gateway (what istioctl analyze would then report, IST0109)."""
+    found: list[dict] = []
+    for _, group in conflicts([*others, planned]):
+        if any(vs is planned for vs in group):
+            found.extend(vs for vs in group if vs is not planned and not any(vs is f for f in found))
+    return found
+
+
 def _key(vs: dict) -> tuple[str, str]:
     return namespace_of(vs), name_of(vs)
 

@@ -645,3 +645,24 @@ def test_existing_objects_are_patched_in_the_version_they_were_read_in(fp, mesh_
     # a patch goes to the version the cluster serves; the body carries no apiVersion
     assert all("apiVersion" not in body for body in writes.patches)
     assert writes.sent[0]["apiVersion"] == "networking.istio.io/v1beta1"
+
+
+# -- a second VirtualService for the host (istioctl analyze's IST0109) -----------------------------
+def test_refuses_to_create_a_second_mesh_virtual_service_for_the_host(fp, mesh_cli):
+    # a wildcard VirtualService kept to this namespace already claims the host for the mesh
+    wildcard = vs("everything", hosts=("*.my-app.svc.cluster.local",), exportTo=["."])
+    register_service_read(fp, [service(), *_pods(), wildcard])
+    result = mesh_cli(*SET, "-o", "json")
+    assert result.exit_code == 3
+    assert len(fp.calls) == 1  # the read only: nothing written
+    check = next(c for c in result.json()["checks"] if c["id"] == "second-virtual-service")
+    assert check["result"] == "fail" and "IST0109" in check["message"]
+    assert check["conflictsWith"] == ["my-app/everything"]
+
+
+def test_a_gateway_only_virtual_service_for_the_host_is_no_conflict(fp, mesh_cli):
+    edge = vs("edge", hosts=("*.my-app.svc.cluster.local",), gateways=["my-app-gateway"], exportTo=["."])
+    register_service_read(fp, [service(), *_pods(), edge])
+    result = mesh_cli(*SET, "--dry-run", "-o", "json")
+    assert result.exit_code == 0, result.stdout
+    assert not any(c["id"] == "second-virtual-service" for c in result.json()["checks"])
