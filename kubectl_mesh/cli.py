@@ -14,6 +14,7 @@ import click
 
 from kubectl_mesh import __version__, errors
 from kubectl_mesh.settings import Settings, global_options
+from kubectl_mesh.text import printable
 
 # name -> (module, one-line help). The help is here so that listing the
 # commands does not import them.
@@ -94,7 +95,7 @@ def run(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+        print(f"error: {printable(exc.format_message())}{hint}", file=sys.stderr)
         return errors.USAGE
     except errors.MeshError as exc:
         return report_error(exc, settings)
@@ -130,5 +131,5 @@ def report_error(exc: errors.MeshError, settings: Settings) -> int:
     document = render_error(exc, settings.output)
     if document:
         sys.stdout.write(document)
-    print(f"error: {exc.message}", file=sys.stderr)
+    print(f"error: {printable(exc.message)}", file=sys.stderr)
     return exc.exit_code

@@ -10,6 +10,7 @@ import click
 from kubectl_mesh.errors import UsageError
 from kubectl_mesh.report import Report, render, use_colour
 from kubectl_mesh.settings import Settings, current, global_options
+from kubectl_mesh.text import printable
 
 
 def mesh_command(name: str | None = None, *, group: bool = False, all_namespaces: bool = False, **attrs):
@@ -67,10 +68,10 @@ def emit(report: Report, settings: Settings) -> int:
     sys.stdout.write(render(report, settings.output, use_colour(settings.no_color)))
     sys.stdout.flush()
     if report.error is not None:
-        print(f"error: {report.error.message}", file=sys.stderr)
+        print(f"error: {printable(report.error.message)}", file=sys.stderr)
     return report.exit_code
 
 
 def progress(message: str) -> None:
     """Progress for people; on stderr so that stdout stays data."""
-    print(message, file=sys.stderr, flush=True)
+    print(printable(message), file=sys.stderr, flush=True)

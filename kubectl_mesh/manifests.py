@@ -49,6 +49,8 @@ def load(paths: list[str] | tuple[str, ...], *, namespace: str | None = None,
     default_ns = namespace or "default"
     seen_stdin = False
     for path in paths:
+        if not path:
+            raise UsageError('-f "": give a file, a directory or - for standard input')
         if path == STDIN:
             if seen_stdin:
                 raise UsageError('"-" (standard input) given more than once')

@@ -1,21 +1,29 @@
 """The one module that starts processes: kubectl and istioctl.
 
 Commands are argument lists run through plumbum (never a shell). Every call
-gets `--context`/`--kubeconfig` when the user gave them, a timeout, an echo
-to stderr under `-v`, and is recorded instead of run when it mutates and
-`--dry-run` is on. Failures become the typed errors of `errors.py`, each with
-one line that names the command that failed.
+gets `--context`/`--kubeconfig` when the user gave them, an echo to stderr
+under `-v`, and is recorded instead of run when it mutates and `--dry-run`
+is on. Time is bounded for the whole command: the runner holds the deadline
+that `--timeout` sets, each kubectl call is given `--request-timeout` from
+what is left of it, and a tool still running at the deadline is killed with
+its whole process group (an exec credential plugin kubectl started
+included). Failures become the typed errors of `errors.py`, each with one
+line that names the command that failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -24,13 +32,18 @@ from plumbum.machines.local import LocalCommand
 from kubectl_mesh import errors
 
 DEFAULT_TIMEOUT = 60.0
+# How long the pipes of a killed tool are drained before they are closed regardless.
+_DRAIN = 2.0
 
 
 @dataclass
 class Runner:
     context: str | None = None
     kubeconfig: str | None = None
+    # The bound on the whole command (--timeout), in seconds, and the monotonic
+    # time it runs out (by default `timeout` from when the runner is made).
     timeout: float = DEFAULT_TIMEOUT
+    deadline: float | None = None
     verbose: bool = False
     dry_run: bool = False
     log: TextIO = field(default_factory=lambda: sys.stderr)
@@ -39,6 +52,22 @@ class Runner:
 
     def __post_init__(self):
         self._log_lock = threading.Lock()
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.timeout
+
+    # -- the deadline -----------------------------------------------------------
+    def left(self) -> float:
+        """Seconds left of the command's --timeout."""
+        return self.deadline - time.monotonic()
+
+    def _bound(self, shown: str, cap: float | None) -> tuple[float, str]:
+        """How long this call may take, and how to say so when it runs out."""
+        left = self.left()
+        if left <= 0:
+            raise errors.TimedOut(f"--timeout {self.timeout:g}s ran out before: {shown}", command=shown)
+        if cap is not None and cap < left:
+            return cap, f"timed out after {cap:g}s"
+        return left, f"timed out after {left:.3g}s, what was left of --timeout {self.timeout:g}s"
 
     # -- building command lines ---------------------------------------------
     def argv(self, tool: str, args: list[str] | tuple[str, ...]) -> list[str]:
@@ -49,6 +78,14 @@ class Runner:
         if self.context:
             flags += ["--context", self.context]
         return [tool, *flags, *[str(a) for a in args]]
+
+    @staticmethod
+    def _with_request_timeout(tool: str, argv: list[str], args: list[str], bound: float) -> list[str]:
+        """kubectl gives up on each request by itself, by the time we would kill it
+        (`kubectl config` makes no request)."""
+        if tool != "kubectl" or args[:1] == ["config"]:
+            return argv
+        return [*argv, f"--request-timeout={max(1, math.floor(bound))}s"]
 
     # -- running ----------------------------------------------------------------
     def kubectl(
@@ -80,11 +117,8 @@ class Runner:
         shown = shlex.join(argv)
         if self.verbose:
             self.echo(f"+ {shown}")
-        limit = self.timeout if timeout is None else timeout
-        try:
-            process = LocalCommand("kubectl")[argv[1:]].popen(encoding="utf-8", env=dict(os.environ))
-        except FileNotFoundError:
-            raise errors.ToolMissing(_missing_message("kubectl"), command=shown) from None
+        bound, said = self._bound(shown, timeout)
+        process = self._start("kubectl", argv, shown, stdin=None)
         lines: list[str] = []
 
         def pump():
@@ -95,13 +129,12 @@ class Runner:
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
         try:
-            process.wait(timeout=limit)
+            process.wait(timeout=bound)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise errors.TimedOut(f"timed out after {limit:g}s: {shown}", command=shown) from None
+            _kill(process)
+            raise errors.TimedOut(f"{said}: {shown}", command=shown) from None
         except BaseException:
-            process.kill()
+            _kill(process)
             raise
         reader.join(timeout=5)
         err = process.stderr.read() if process.stderr else ""
@@ -127,29 +160,55 @@ class Runner:
             return ""
         if self.verbose:
             self.echo(f"+ {shown}")
-        limit = self.timeout if timeout is None else timeout
+        bound, said = self._bound(shown, timeout)
+        process = self._start(tool, self._with_request_timeout(tool, argv, args, bound), shown, stdin=stdin)
         try:
-            process = LocalCommand(tool)[argv[1:]].popen(
+            out, err = process.communicate(input=stdin, timeout=bound)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            raise errors.TimedOut(f"{said}: {shown}", command=shown) from None
+        except BaseException:  # KeyboardInterrupt: do not leave the tool running
+            _kill(process)
+            raise
+        if process.returncode != 0:
+            raise classify_failure(tool, shown, process.returncode, err or "", out or "")
+        return out or ""
+
+    @staticmethod
+    def _start(tool: str, argv: list[str], shown: str, *, stdin: str | None):
+        """The tool, started in a process group of its own, so that on a timeout the
+        group is killed: kubectl and whatever it started (exec credential plugins)."""
+        try:
+            return LocalCommand(tool)[argv[1:]].popen(
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 encoding="utf-8",
                 env=dict(os.environ),
+                process_group=0,
             )
         except FileNotFoundError:
             raise errors.ToolMissing(_missing_message(tool), command=shown) from None
         except PermissionError:
             raise errors.ToolMissing(f"{tool} found but not executable", command=shown) from None
-        try:
-            out, err = process.communicate(input=stdin, timeout=limit)
-        except subprocess.TimeoutExpired:
+
+
+def _kill(process) -> None:
+    """Kill the tool's process group (it leads one of its own), then drain its pipes,
+    closing them if something outside the group still holds them open."""
+    pid = getattr(process, "pid", 0) or 0
+    with contextlib.suppress(OSError):  # gone already
+        if pid > 0 and os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
             process.kill()
-            process.communicate()
-            raise errors.TimedOut(f"timed out after {limit:g}s: {shown}", command=shown) from None
-        except BaseException:  # KeyboardInterrupt: do not leave the tool running
-            process.kill()
-            raise
-        if process.returncode != 0:
-            raise classify_failure(tool, shown, process.returncode, err or "", out or "")
-        return out or ""
+    try:
+        process.communicate(timeout=_DRAIN)
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=_DRAIN)
 
 
 def _missing_message(tool: str) -> str:

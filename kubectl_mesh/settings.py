@@ -9,7 +9,9 @@ records into one Settings object shared through click's context.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import dataclass, field
 
 import click
 
@@ -31,6 +33,12 @@ class Settings:
     timeout: float = 300.0
     verbose: bool = False
     no_color: bool = False
+    # When the command started: --timeout bounds it all from here.
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.timeout
 
     def runner(self, **overrides):
         """The tool runner for these settings (imported here: plumbum is not needed for --help)."""
@@ -41,13 +49,20 @@ class Settings:
             "kubeconfig": self.kubeconfig,
             "verbose": self.verbose,
             "dry_run": self.dry_run,
+            "timeout": self.timeout,
+            "deadline": self.deadline,
         }
         options.update(overrides)
         return Runner(**options)
 
-    def resolve_namespace(self, positional: str | None, runner=None, *, required: bool = True) -> str | None:
-        """The namespace a command acts on: the positional argument, -n, or the
-        context's namespace (as kubectl does), else "default"."""
+    def resolve_namespace(self, positional: str | None, runner=None, *, required: bool = True,
+                          explicit: bool = False) -> str | None:
+        """The namespace a command acts on: the positional argument or -n; else, for a
+        command that only reads, the context's namespace (as kubectl does) or
+        "default", said on stderr. A command that changes a whole namespace
+        (`explicit`) never guesses: without one it is a usage error."""
+        if positional is not None:
+            validate.namespace(positional)  # "" included
         if positional and self.namespace and positional != self.namespace:
             raise UsageError(
                 f'namespace given twice with different values: "{positional}" and -n "{self.namespace}"'
@@ -55,8 +70,13 @@ class Settings:
         chosen = positional or self.namespace
         if chosen:
             return validate.namespace(chosen)
+        if explicit:
+            path = _command_path()
+            raise UsageError(f"missing NAMESPACE: `{path}` changes a whole namespace, so name it "
+                             f"(`{path} NAMESPACE` or -n NAMESPACE); it is not taken from the context")
         if not required:
             return None
+        current = ""
         if runner is not None:
             from kubectl_mesh import errors
 
@@ -66,9 +86,18 @@ class Settings:
                 ).strip()
             except errors.MeshError:
                 current = ""
-            if current:
-                return validate.namespace(current)
-        return "default"
+        if current:
+            chosen = validate.namespace(current)
+            print(f'namespace "{chosen}" (the context\'s; give NAMESPACE or -n to choose)', file=sys.stderr)
+        else:
+            chosen = "default"
+            print('namespace "default" (the context names none; give NAMESPACE or -n to choose)', file=sys.stderr)
+        return chosen
+
+
+def _command_path() -> str:
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else "kubectl mesh"
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -83,6 +112,8 @@ def _store(attribute: str, convert=None):
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value is None or value is False or value == ():
             return value
+        if value == "":
+            raise click.BadParameter("must not be empty", ctx=ctx, param=param)
         settings = _settings(ctx)
         try:
             setattr(settings, attribute, convert(value) if convert else value)

@@ -17,8 +17,14 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+# Numbers are ASCII digits only: Python's \d (and int()) also take ٣ or １, which
+# kubectl and the API server do not.
+_DURATION = re.compile(r"^(?:([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|µs|ns))+$")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|m|s|us|µs|ns)")
+# The longest --timeout: a day, past which a value is a typo (and 1e400s an overflow).
+MAX_TIMEOUT_SECONDS = 24 * 3600
+# The largest quantity Kubernetes represents (int64 of the base unit).
+MAX_QUANTITY = Decimal(2**63 - 1)
 _DURATION_SECONDS = {
     "h": Decimal(3600), "m": Decimal(60), "s": Decimal(1), "ms": Decimal("0.001"),
     "us": Decimal("0.000001"), "µs": Decimal("0.000001"), "ns": Decimal("0.000000001"),
@@ -31,7 +37,7 @@ def namespace(value: str) -> str:
 
 
 def dns1123_label(value: str, what: str = "name") -> str:
-    if not value or len(value) > 63 or not _DNS1123_LABEL.match(value):
+    if not value or len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
         raise UsageError(
             f'invalid {what} "{value}": must be 1-63 lowercase letters, digits or "-", '
             "starting and ending with a letter or digit (RFC 1123 label)"
@@ -41,7 +47,7 @@ def dns1123_label(value: str, what: str = "name") -> str:
 
 def resource_name(value: str, what: str = "name") -> str:
     """An object name such as a Deployment's or a Pod's: an RFC 1123 subdomain."""
-    if not value or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+    if not value or len(value) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(value):
         raise UsageError(
             f'invalid {what} "{value}": must be lowercase letters, digits, "-" or ".", '
             "starting and ending with a letter or digit (RFC 1123 subdomain)"
@@ -57,9 +63,9 @@ def revision(value: str) -> str:
 def label_key(value: str) -> str:
     """A label key: optional DNS subdomain prefix and a name of at most 63 characters."""
     prefix, _, name = value.rpartition("/")
-    if "/" in value and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
+    if "/" in value and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(prefix)):
         raise UsageError(f'invalid label key "{value}": prefix must be a DNS subdomain')
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise UsageError(
             f'invalid label key "{value}": name must be 1-63 letters, digits, "-", "_" or ".", '
             "starting and ending with a letter or digit"
@@ -68,7 +74,7 @@ def label_key(value: str) -> str:
 
 
 def label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
         raise UsageError(
             f'invalid label value "{value}": must be at most 63 letters, digits, "-", "_" or ".", '
             "starting and ending with a letter or digit"
@@ -78,7 +84,7 @@ def label_value(value: str) -> str:
 
 def duration_seconds(value: str) -> Decimal:
     """Seconds in a Go-style duration such as 30s, 1m30s, 500ms."""
-    if not isinstance(value, str) or not _DURATION.match(value):
+    if not isinstance(value, str) or not _DURATION.fullmatch(value):
         raise UsageError(f'invalid duration "{value}": use a number with a unit, e.g. 30s, 1m, 500ms')
     return sum(
         (Decimal(n) * _DURATION_SECONDS[unit] for n, unit in _DURATION_PART.findall(value)),
@@ -97,12 +103,14 @@ def duration(value: str, *, minimum_ms: int = 1) -> str:
 def timeout_seconds(value: str | float) -> float:
     """The --timeout option: a duration (30s, 5m) or plain seconds; must be positive."""
     text = str(value)
-    if re.fullmatch(r"\d+(\.\d+)?", text):
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
         seconds = Decimal(text)
     else:
         seconds = duration_seconds(text)
     if seconds <= 0:
         raise UsageError(f'invalid timeout "{value}": must be greater than zero')
+    if seconds > MAX_TIMEOUT_SECONDS:
+        raise UsageError(f'invalid timeout "{value}": must be at most 24h')
     return float(seconds)
 
 
@@ -114,7 +122,7 @@ def integer(value, *, what: str, minimum: int | None = None, maximum: int | None
         number = value
     else:
         text = str(value).strip()
-        if not re.fullmatch(r"[+-]?\d+", text):
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
             raise UsageError(f'invalid {what} "{value}": must be an integer')
         number = int(text)
     if minimum is not None and number < minimum or maximum is not None and number > maximum:
@@ -138,8 +146,8 @@ def percent(value, what: str = "percentage") -> int:
 
 # Kubernetes resource quantities (apimachinery resource.Quantity).
 _QUANTITY = re.compile(
-    r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
+    r"^(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -151,7 +159,7 @@ _DECIMAL = {
 
 def parse_quantity(value: str) -> Decimal:
     """The value of a Kubernetes quantity such as 100m, 0.5, 128Mi, 1G, 1e3."""
-    match = _QUANTITY.match(str(value).strip()) if value is not None else None
+    match = _QUANTITY.fullmatch(str(value).strip()) if value is not None else None
     if not match:
         raise UsageError(
             f'invalid quantity "{value}": use a Kubernetes quantity such as 100m, 0.5, 128Mi or 1Gi'
@@ -162,20 +170,25 @@ def parse_quantity(value: str) -> Decimal:
         raise UsageError(f'invalid quantity "{value}"') from None
     suffix = match["suffix"] or ""
     if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    return number * (Decimal(10) ** int(suffix[1:]))
+        amount = number * _BINARY[suffix]
+    elif suffix in _DECIMAL:
+        amount = number * _DECIMAL[suffix]
+    else:
+        exponent = int(suffix[1:])
+        if abs(exponent) > 30:  # far past int64 either way; not worth the arithmetic
+            raise UsageError(f'invalid quantity "{value}": too large or too small for Kubernetes')
+        amount = number * (Decimal(10) ** exponent)
+    if abs(amount) > MAX_QUANTITY:
+        raise UsageError(f'invalid quantity "{value}": too large for Kubernetes (at most 2^63-1)')
+    return amount
 
 
 def quantity(value: str, what: str = "quantity") -> str:
     """A non-negative quantity; returns it unchanged for the annotation."""
     try:
         amount = parse_quantity(value)
-    except UsageError:
-        raise UsageError(
-            f'invalid {what} "{value}": use a Kubernetes quantity such as 100m, 0.5, 128Mi or 1Gi'
-        ) from None
+    except UsageError as exc:
+        raise UsageError(exc.message.replace("invalid quantity", f"invalid {what}", 1)) from None
     if amount < 0:
         raise UsageError(f'invalid {what} "{value}": must not be negative')
     return str(value).strip()
@@ -202,10 +215,10 @@ def workload_ref(value: str, kind: str | None = None) -> tuple[str, str]:
     }
     if "/" in value:
         kind_text, _, name = value.partition("/")
-        if kind and kinds.get(kind.lower()) != kinds.get(kind_text.lower()):
+        if kind is not None and kinds.get(kind.lower()) != kinds.get(kind_text.lower()):
             raise UsageError(f'workload "{value}" contradicts --kind {kind}')
     else:
-        kind_text, name = (kind or "deployment"), value
+        kind_text, name = ("deployment" if kind is None else kind), value
     resolved = kinds.get(kind_text.lower())
     if resolved is None:
         raise UsageError(

@@ -18,6 +18,23 @@ def _isolated_state(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def fp(fp):
+    """pytest-subprocess's `fp`, where a registered kubectl call may carry the one
+    `--request-timeout=Ns` the runner appends (its value depends on the time left;
+    tests/unit/test_runner.py checks it)."""
+    register = fp.register
+
+    def register_kubectl_call(command, *args, **kwargs):
+        if (isinstance(command, list | tuple) and command and command[0] == "kubectl"
+                and "config" not in command[1:4] and not isinstance(command[-1], type(fp.any()))):
+            command = [*command, fp.any(max=1)]
+        return register(command, *args, **kwargs)
+
+    fp.register = register_kubectl_call
+    return fp
+
+
+@pytest.fixture
 def mesh_cli(capsys):
     """Run `kubectl mesh ARGS` in-process (tools faked with pytest-subprocess's `fp`)."""
     from kubectl_mesh import cli

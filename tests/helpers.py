@@ -123,6 +123,12 @@ def deployment_with_pods(name: str, ns: str = "my-app", *, pods: int = 2, sideca
     return [deploy, rs, *members]
 
 
+def calls_made(fp) -> list[list[str]]:
+    """The calls made, as argument lists without the runner's `--request-timeout=Ns`
+    (its value depends on the time left of --timeout)."""
+    return [[str(a) for a in call if not str(a).startswith("--request-timeout=")] for call in fp.calls]
+
+
 def register_kubectl(fp, args: list[str], *, stdout: str = "", stderr: str = "", returncode: int = 0,
                      occurrences: int = 1):
     """Register one faked kubectl call with its exact argument list."""

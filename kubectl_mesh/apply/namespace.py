@@ -10,7 +10,7 @@ from kubectl_mesh.report import Report, dry_run_summary
 
 
 def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_labels, planned_restarts, *,
-                        wait: bool, timeout: float, progress) -> rollout.Restarts | None:
+                        wait: bool, progress) -> rollout.Restarts | None:
     """Label (`plan_labels(namespace)`: an injection.LabelChange), restart, wait.
 
     Returns the restarts when the writes landed and this is no dry run (the caller
@@ -29,6 +29,5 @@ def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_lab
     if not landed:
         return None
     if wait:
-        rollout.wait_into(report, runner, namespace, restarts, rollout.in_progress(snapshot, namespace),
-                          timeout, progress)
+        rollout.wait_into(report, runner, namespace, restarts, rollout.in_progress(snapshot, namespace), progress)
     return restarts

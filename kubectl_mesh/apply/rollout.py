@@ -8,13 +8,13 @@ each outcome into the Report.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from kubectl_mesh import errors
 from kubectl_mesh.apply.plan import Write
 from kubectl_mesh.report import APPLIED, FAIL, FAILED, PASS, PLANNED, Check, Report, Step
 from kubectl_mesh.snapshot import WorkloadRef
+from kubectl_mesh.text import printable
 
 
 @dataclass
@@ -65,14 +65,14 @@ def restarts(runner, namespace: str, planned) -> Restarts:
 
 
 def wait_into(report: Report, runner, namespace: str, restarted: Restarts, unfinished: list[WorkloadRef],
-              timeout: float, progress) -> None:
+              progress) -> None:
     """Wait for the rollouts of the restarts and of those already under way
     (`unfinished`, e.g. left by an interrupted run), and record each outcome: a restart
     whose rollout did not finish fails its step; a timeout is the report's error."""
     pending = list(dict.fromkeys([*restarted.refs, *unfinished]))
     if not pending:
         return
-    results = wait(runner, namespace, pending, timeout, progress)
+    results = wait(runner, namespace, pending, progress)
     steps_by_target = {step.target: step for step in restarted.steps}
     for result in results:
         target = str(result.workload)
@@ -86,26 +86,25 @@ def wait_into(report: Report, runner, namespace: str, restarted: Restarts, unfin
             step.reason += f"; {result.message}"
         if not result.ok and isinstance(result.error, errors.TimedOut) and report.error is None:
             report.error = errors.TimedOut(
-                f"rollout not finished within --timeout {timeout:g}s: {target}; "
+                f"rollout not finished within --timeout {runner.timeout:g}s: {target}; "
                 f"run the same command again to keep waiting"
             )
 
 
-def wait(runner, namespace: str, workloads: list[WorkloadRef], timeout: float, progress) -> list[WaitResult]:
-    """Wait for each rollout in turn, within one overall deadline.
+def wait(runner, namespace: str, workloads: list[WorkloadRef], progress) -> list[WaitResult]:
+    """Wait for each rollout in turn, within what is left of the command's --timeout.
 
     Progress lines go to `progress` (stderr). A timeout or failure of one
     rollout is recorded and the others are still waited for, each bounded by
     what is left of the deadline.
     """
-    deadline = time.monotonic() + timeout
     results: list[WaitResult] = []
     for workload in workloads:
-        left = max(1, math.ceil(deadline - time.monotonic()))
+        left = max(1, math.ceil(runner.left()))
         progress(f"waiting for {workload} in {namespace} (up to {left}s)")
         args = ["rollout", "status", str(workload), "-n", namespace, f"--timeout={left}s"]
         try:
-            runner.kubectl_stream(*args, on_line=lambda line: progress(f"  {line}"), timeout=left + 10)
+            runner.kubectl_stream(*args, on_line=lambda line: progress(f"  {printable(line)}"))
         except errors.TimedOut as exc:
             results.append(WaitResult(workload, False, f"rollout of {workload} not finished within {left}s", exc))
             continue

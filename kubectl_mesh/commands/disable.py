@@ -56,7 +56,7 @@ def sidecar_left_checks(snapshot, namespace: str) -> list[Check]:
 def command(settings, ns, restart_policy, wait, force):
     """Remove sidecar injection from NAMESPACE and restart the meshed workloads."""
     runner = settings.runner()
-    namespace = settings.resolve_namespace(ns, runner)
+    namespace = settings.resolve_namespace(ns, runner, explicit=True)
     snapshot = read_cluster(runner, namespace=namespace)
     ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Disabling sidecar injection in namespace {namespace}")
@@ -72,7 +72,7 @@ def command(settings, ns, restart_policy, wait, force):
         report.notes.append(f"namespace {namespace} is in ambient mode; its istio.io/dataplane-mode label is kept")
     plan = injection.disable_restarts(snapshot, namespace, restart_policy)
     restarts = relabel_and_restart(report, runner, snapshot, ns_obj, injection.disable_labels, plan.restarts,
-                                   wait=wait, timeout=settings.timeout, progress=progress)
+                                   wait=wait, progress=progress)
     if restarts is None:
         return report
     label = report.plan[0]

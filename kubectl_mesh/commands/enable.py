@@ -53,10 +53,10 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     StatefulSets and DaemonSets with pods lacking istio-proxy; waits for their
     rollouts; then runs `verify`. Running it again changes nothing.
     """
-    if revision:
+    if revision is not None:
         validate.revision(revision)
     runner = settings.runner()
-    namespace = settings.resolve_namespace(ns, runner)
+    namespace = settings.resolve_namespace(ns, runner, explicit=True)
     snapshot = read_cluster(runner, namespace=namespace)
     ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Enabling sidecar injection in namespace {namespace}")
@@ -72,7 +72,7 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     plan = injection.enable_restarts(snapshot, namespace, labels(ns_obj).applied_to(ns_obj), restart_policy)
     report.add(*orphan_checks(namespace, plan))
     restarts = relabel_and_restart(report, runner, snapshot, ns_obj, labels, plan.restarts,
-                                   wait=wait, timeout=settings.timeout, progress=progress)
+                                   wait=wait, progress=progress)
     if restarts is None:
         return report
     label = report.plan[0]

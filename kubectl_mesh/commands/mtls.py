@@ -186,7 +186,7 @@ def command(settings, ns, mode, force):
     """
     ns, mode = parse_arguments(ns, mode)
     runner = settings.runner()
-    namespace = settings.resolve_namespace(ns, runner)
+    namespace = settings.resolve_namespace(ns, runner, explicit=mode != "status")
     if mode == "status":
         snapshot, _ = _read(runner, namespace, False)
         return status_report(snapshot, namespace)

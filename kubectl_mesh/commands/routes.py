@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import validate
+from kubectl_mesh import errors, validate
 from kubectl_mesh.cluster_names import complete_pods
 from kubectl_mesh.command import mesh_command
 from kubectl_mesh.istioctl_checks import Target, checks_from_routes, routes_args
@@ -25,10 +25,12 @@ def command(settings, pod, route_name):
     from kubectl_mesh.istioctl_parse import parse_routes
 
     validate.resource_name(pod, what="pod name")
+    if route_name == "":
+        raise errors.UsageError('invalid --name "": give a route configuration name, e.g. http.8080')
     runner = settings.runner()
     namespace = settings.resolve_namespace(None, runner)
     args = routes_args(pod, namespace)
-    if route_name:
+    if route_name is not None:
         args += ["--name", route_name]
     text = runner.istioctl(*args)
     rows = parse_routes(text, carry_name=False)

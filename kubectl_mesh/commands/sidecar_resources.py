@@ -138,7 +138,7 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
         if step.status == APPLIED:
             report.notes.append(f"not waited for (--no-wait): kubectl rollout status {ref} -n {namespace}")
         return report
-    results = rollout.wait(runner, namespace, [ref], settings.timeout, progress)
+    results = rollout.wait(runner, namespace, [ref], progress)
     for result in results:
         if result.ok:
             report.add(Check("rollout", "rollout", str(ref), PASS, result.message))

@@ -48,6 +48,32 @@ def test_positional_and_flag_namespace_must_agree(mesh_cli):
     (["nosuch"], "No such command 'nosuch'"),
     (["enable", "my-app", "--revision", "Bad.Rev"], 'invalid revision "Bad.Rev"'),
     (["advise", "--need", "teleport"], 'unknown need "teleport"'),
+    # Unicode digits and absurd values, which were written to the cluster or overflowed after changes
+    (["sidecar-resources", "deploy/web", "-n", "my-app", "--cpu", "１００m", "--memory", "128Mi"],
+     'invalid --cpu "１００m"'),
+    (["sidecar-resources", "deploy/web", "-n", "my-app", "--cpu", "100m", "--memory", "1e400"],
+     'invalid --memory "1e400"'),
+    (["circuit-breaker", "web", "-n", "my-app", "--interval", "٣s"], '--interval: invalid duration "٣s"'),
+    (["canary", "web", "-n", "my-app", "--stable", "v1", "--canary", "v2", "--weight", "٣"], 'invalid weight "٣"'),
+    (["enable", "my-app", "--timeout", "1e400"], 'invalid duration "1e400"'),
+    (["enable", "my-app", "--timeout", "99999999999999999999h"], "must be at most 24h"),
+    # a change to a whole namespace never guesses it
+    (["enable"], "missing NAMESPACE: `kubectl mesh enable` changes a whole namespace"),
+    (["disable"], "missing NAMESPACE: `kubectl mesh disable` changes a whole namespace"),
+    (["mtls", "strict"], "missing NAMESPACE: `kubectl mesh mtls` changes a whole namespace"),
+    # "" is a usage error everywhere, never "the default"
+    (["enable", ""], 'invalid namespace ""'),
+    (["verify", ""], 'invalid namespace ""'),
+    (["status", "-n", ""], "must not be empty"),
+    (["verify", "--context", ""], "must not be empty"),
+    (["verify", "--kubeconfig", ""], "must not be empty"),
+    (["enable", "my-app", "--revision", ""], 'invalid revision ""'),
+    (["sidecar-resources", "web", "--kind", "", "--cpu", "1", "--memory", "1Gi"], 'invalid workload kind ""'),
+    (["canary", "", "--stable", "v1", "--canary", "v2", "--weight", "1"], 'invalid service name ""'),
+    (["diagnose", "-f", ""], '-f "": give a file'),
+    (["routes", "web-1", "--name", ""], 'invalid --name ""'),
+    # a control character in a value is shown escaped, on one line
+    (["enable", "my-app\x1b[2J\n✓ done"], 'invalid namespace "my-app\\x1b[2J\\n✓ done"'),
 ])
 def test_bad_input_is_one_line_and_exit_2_with_no_call(fp, mesh_cli, argv, needle):
     result = mesh_cli(*argv)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ISTIO_KINDS, ROOT_PA, deployment, deployment_with_pods, kube_list, namespace, pod
+from tests.helpers import ISTIO_KINDS, ROOT_PA, calls_made, deployment, deployment_with_pods, kube_list, namespace, pod
 
 NS = "my-app"
 # The one batched read of diagnose and status, written out: Nodes are read too so that
@@ -49,7 +49,7 @@ def test_one_batched_read_of_the_namespace_and_the_root_policies(fp, mesh_cli):
     register(fp, [ENABLED, *deployment_with_pods("web", sidecar="container")])
     result = mesh_cli("diagnose", NS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert [list(c) for c in fp.calls] == [READ_NS, ["kubectl", *ROOT_PA], READ_CM]
+    assert calls_made(fp) == [READ_NS, ["kubectl", *ROOT_PA], READ_CM]
     doc = result.json()
     assert doc == {
         "success": True, "checks": [], "plan": [],
@@ -69,13 +69,13 @@ def test_without_namespace_the_contexts_namespace_is_used(fp, mesh_cli):
     fp.register(["kubectl", "config", "view", "--minify", "-o", "jsonpath={..namespace}"], stdout=NS)
     register(fp, [ENABLED])
     assert mesh_cli("diagnose").exit_code == 0
-    assert list(fp.calls[1]) == READ_NS
+    assert calls_made(fp)[1] == READ_NS
 
 
 def test_all_namespaces_reads_once(fp, mesh_cli):
     register(fp, error_and_warning(), read=READ_ALL, root=False)
     result = mesh_cli("diagnose", "-A", "-o", "json")
-    assert [list(c) for c in fp.calls] == [READ_ALL, READ_CM]
+    assert calls_made(fp) == [READ_ALL, READ_CM]
     assert {c["subject"] for c in result.json()["checks"]} == {
         "Deployment my-app/web", "Namespace my-app", "Deployment checkout/api"}
 

@@ -8,7 +8,7 @@ import pytest
 
 from kubectl_mesh import merge
 from tests.commands.istio_objects import NS
-from tests.helpers import deployment_with_pods, kube_list, namespace, register_kubectl
+from tests.helpers import calls_made, deployment_with_pods, kube_list, namespace, register_kubectl
 
 READ = ["get", "namespaces,pods,deployments.apps,replicasets.apps", "-n", NS, "-o", "json"]
 STATUS = ["rollout", "status", "deployment/web", "-n", NS, "--timeout=300s"]
@@ -53,7 +53,7 @@ def test_patches_waits_and_verifies(fp, mesh_cli):
     register_kubectl(fp, PODS, stdout=_rolled_pods())
     result = mesh_cli(*ARGS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert [list(c) for c in fp.calls] == [["kubectl", *READ], ["kubectl", *_patch_args(WANTED)],
+    assert calls_made(fp) == [["kubectl", *READ], ["kubectl", *_patch_args(WANTED)],
                                            ["kubectl", *STATUS], ["kubectl", *PODS]]
     doc = result.json()
     assert doc["success"] is True

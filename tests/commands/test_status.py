@@ -7,7 +7,7 @@ import pytest
 
 from tests.commands.istio_objects import dr, service, version_pods, vs
 from tests.commands.test_diagnose import KINDS, READ_ALL, READ_NS
-from tests.helpers import ROOT_PA, deployment_with_pods, kube_list, namespace
+from tests.helpers import ROOT_PA, calls_made, deployment_with_pods, kube_list, namespace
 
 NS = "my-app"
 ENABLED = namespace(NS, {"istio-injection": "enabled"})
@@ -41,7 +41,7 @@ def test_one_screen_from_one_batched_read(fp, mesh_cli):
     register(fp, guide_namespace())
     result = mesh_cli("status", NS)
     assert result.exit_code == 0, result.stderr
-    assert [list(c) for c in fp.calls] == [READ_NS, ["kubectl", *ROOT_PA]]
+    assert calls_made(fp) == [READ_NS, ["kubectl", *ROOT_PA]]
     assert result.stdout.splitlines() == [
         "Namespace my-app",
         "  Injection:        istio-injection=enabled",
@@ -109,7 +109,7 @@ def test_all_namespaces_one_screen_each_without_system_or_empty_ones(fp, mesh_cl
                namespace("empty"), namespace("kube-system"), *deployment_with_pods("dns", "kube-system")]
     fp.register(READ_ALL, stdout=kube_list(*objects), occurrences=2)
     result = mesh_cli("status", "-A", "-o", "json")
-    assert [list(c) for c in fp.calls] == [READ_ALL]
+    assert calls_made(fp) == [READ_ALL]
     assert [s["namespace"] for s in result.json()["namespaces"]] == ["batch", "my-app"]
     text = mesh_cli("status", "-A")
     assert text.stdout.startswith("Namespace batch\n")

@@ -132,7 +132,19 @@ def test_istioctl_failure_for_one_pod_is_a_warning(fp, mesh_cli):
 def test_context_namespace_is_the_default(fp, mesh_cli):
     fp.register(["kubectl", "config", "view", "--minify", "-o", "jsonpath={..namespace}"], stdout="my-app")
     register_cluster(fp, [ENABLED, *deployment_with_pods("web", sidecar="container")])
-    assert mesh_cli("verify", "--no-istioctl").exit_code == 0
+    result = mesh_cli("verify", "--no-istioctl")
+    assert result.exit_code == 0
+    # a read-only command may take the context's namespace, and says so (on stderr: stdout stays data)
+    assert result.stderr.startswith('namespace "my-app" (the context\'s; give NAMESPACE or -n to choose)\n')
+
+
+def test_without_a_context_namespace_default_is_used_and_said(fp, mesh_cli):
+    fp.register(["kubectl", "config", "view", "--minify", "-o", "jsonpath={..namespace}"], stdout="")
+    register_cluster(fp, [namespace("default"), *deployment_with_pods("web", "default", sidecar="container")],
+                     ns="default")
+    result = mesh_cli("verify", "--no-istioctl", "-o", "json")
+    assert result.json()["success"] in (True, False)  # stdout is still one JSON document
+    assert 'namespace "default" (the context names none' in result.stderr
 
 
 def test_all_namespaces_is_refused_as_usage(mesh_cli):

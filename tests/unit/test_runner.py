@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import time
 
 import pytest
 
@@ -113,7 +114,53 @@ def test_timeout_kills_and_names_the_command(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(errors.TimedOut) as exc:
         Runner(timeout=0.3).kubectl("get", "ns")
-    assert "timed out after 0.3s: kubectl get ns" in exc.value.message
+    assert exc.value.message.startswith("timed out after 0.")
+    assert exc.value.message.endswith(", what was left of --timeout 0.3s: kubectl get ns")
+
+
+def test_a_call_gets_a_bound_of_its_own_when_it_is_shorter(tmp_path, monkeypatch):
+    _script(tmp_path, "kubectl", "exec sleep 5\n")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(errors.TimedOut, match=r"^timed out after 0.2s: kubectl get ns$"):
+        Runner(timeout=30).kubectl("get", "ns", timeout=0.2)
+
+
+def test_every_kubectl_call_gets_a_request_timeout_from_what_is_left(tmp_path, monkeypatch):
+    _script(tmp_path, "kubectl", 'echo "$@"\n')
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    runner = Runner(timeout=90, deadline=time.monotonic() + 42.5)
+    assert runner.kubectl("get", "ns").split() == ["get", "ns", "--request-timeout=42s"]
+    assert runner.kubectl("get", "ns", timeout=3).split() == ["get", "ns", "--request-timeout=3s"]
+    assert runner.kubectl("config", "view").split() == ["config", "view"]  # no request, no flag
+    assert runner.display("kubectl", ["get", "ns"]) == "kubectl get ns"  # shown as the user would type it
+
+
+def test_nothing_runs_once_the_deadline_has_passed(fp):
+    runner = Runner(timeout=5, deadline=time.monotonic() - 1)
+    with pytest.raises(errors.TimedOut, match=r"^--timeout 5s ran out before: kubectl get ns$") as exc:
+        runner.kubectl("get", "ns")
+    assert exc.value.exit_code == 4 and len(fp.calls) == 0
+
+
+def test_timeout_kills_the_tools_whole_process_group(tmp_path, monkeypatch):
+    """What kubectl started (an exec credential plugin, here a sleep holding its stdout)
+    dies with it: the call returns at the bound, not when the grandchild ends."""
+    pidfile = tmp_path / "plugin.pid"
+    _script(tmp_path, "kubectl", f"sleep 60 &\necho $! > {pidfile}\nwait\n")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    started = time.monotonic()
+    with pytest.raises(errors.TimedOut):
+        Runner(timeout=0.5).kubectl("get", "ns")
+    assert time.monotonic() - started < 2
+    plugin = int(pidfile.read_text())
+    for _ in range(50):  # reaped by init shortly after the kill
+        try:
+            os.kill(plugin, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the tool's child {plugin} outlived the timeout")
 
 
 def test_stream_hands_over_lines(tmp_path, monkeypatch):

@@ -129,3 +129,31 @@ def test_label_values():
     assert validate.label_value("") == ""
     with pytest.raises(UsageError):
         validate.label_value("-v1")
+
+
+# -- ASCII digits only, bounded: what kubectl and the API server accept -----------------------
+@pytest.mark.parametrize("check,value", [
+    (lambda v: validate.quantity(v, "--cpu"), "１００m"),      # fullwidth digits
+    (lambda v: validate.quantity(v, "--memory"), "1e400"),     # past int64 (and Decimal's comfort)
+    (lambda v: validate.quantity(v, "--memory"), "9999999999999999999999Ei"),
+    (lambda v: validate.quantity(v, "--cpu"), "٣"),            # Arabic-Indic digit
+    (validate.duration, "٣s"),
+    (validate.duration, "3s\n"),
+    (validate.weight, "٣"),
+    (validate.weight, "１０"),
+    (validate.timeout_seconds, "1e400"),
+    (validate.timeout_seconds, "99999999999999999999h"),
+    (validate.timeout_seconds, "25h"),
+    (validate.timeout_seconds, "٣٠s"),
+    (validate.namespace, "my-app\n"),
+    (validate.namespace, ""),
+    (validate.label_value, "v1\n"),
+    (validate.label_key, "version\n"),
+])
+def test_only_ascii_digits_and_bounded_values(check, value):
+    with pytest.raises(UsageError):
+        check(value)
+
+
+def test_the_largest_timeout_is_a_day():
+    assert validate.timeout_seconds("24h") == 86400.0
