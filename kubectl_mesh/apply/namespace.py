@@ -15,7 +15,8 @@ def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_lab
 
     Returns the restarts when the writes landed and this is no dry run (the caller
     then verifies); None when there is nothing more to do (dry run: the summary
-    says so; a write failed: the report says which and how to undo what was done).
+    says so; a write failed: the report says which and how to undo what was done;
+    --timeout ran out while waiting).
     """
     namespace = ns_obj["metadata"]["name"]
     writer = Writer(runner, progress=progress)
@@ -30,4 +31,7 @@ def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_lab
         return None
     if wait:
         rollout.wait_into(report, runner, namespace, restarts, rollout.in_progress(snapshot, namespace), progress)
+    if report.error is not None:  # --timeout ran out while waiting: nothing left to verify with
+        report.notes.append("not verified: run the same command again to keep waiting and verify")
+        return None
     return restarts
