@@ -151,7 +151,14 @@ def batch_read(ns: str = "my-app", istio: bool = True) -> list[str]:
 ROOT_PA = ["get", "peerauthentications.security.istio.io", "-n", "istio-system", "-o", "json"]
 
 
-def register_cluster(fp, objects, ns: str = "my-app", prefix=(), root_policies=(), occurrences: int = 1):
-    """Fake the batched read (and the root namespace's policies) returning `objects`."""
+# Istio's mesh and injector ConfigMaps, as diagnose and verify read them.
+CONFIGMAPS_READ = ["get", "configmaps", "-n", "istio-system", "-o", "json"]
+
+
+def register_cluster(fp, objects, ns: str = "my-app", prefix=(), root_policies=(), occurrences: int = 1,
+                     configmaps=()):
+    """Fake the batched read (and the root namespace's policies, and Istio's ConfigMaps)
+    returning `objects`."""
     fp.register(["kubectl", *prefix, *batch_read(ns)], stdout=kube_list(*objects), occurrences=occurrences)
     fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list(*root_policies), occurrences=occurrences)
+    fp.register(["kubectl", *prefix, *CONFIGMAPS_READ], stdout=kube_list(*configmaps), occurrences=occurrences)

@@ -156,6 +156,43 @@ def mtls_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
     return checks, data
 
 
+def proxy_image_checks(snapshot: Snapshot, namespace: str, settings) -> list[Check]:
+    """Pods whose proxy the injector would inject differently now (another image after an
+    upgrade, another revision after a move), per workload, with the restart that fixes it:
+    the knowledge diagnose's MESH-INJ-005 (IST0158) and MESH-INJ-007 use (kubectl_mesh.drift)."""
+    from kubectl_mesh import drift
+
+    subject = f"namespace/{namespace}"
+    if not settings.known:
+        return [Check("proxy-current", CATEGORY_PODS, subject, SKIP,
+                      f"proxy images not compared with the injector's: {settings.unknown_why}")]
+    ns_obj = snapshot.namespace(namespace)
+    if drift.namespace_revision(ns_obj, settings) is None:
+        return []
+    checks = []
+    states = [s for s in inventory.namespace_pods(snapshot, namespace) if s.has_sidecar]
+    for group in inventory.by_workload(states):
+        found = [d for d in (drift.pod_drift(s.pod, ns_obj, settings) for s in group.pods) if d is not None]
+        if not found:
+            continue
+        ref = group.ref
+        why = []
+        images = sorted({d.image for d in found if d.image_differs})
+        if images:
+            why.append(f"run {', '.join(images)}, the injector gives {found[0].expected_image or '?'} now")
+        revisions = sorted({str(d.revision) for d in found if d.revision_differs})
+        if revisions:
+            why.append(f"were injected by revision {', '.join(revisions)}, the namespace uses "
+                       f"{found[0].expected_revision}")
+        names = [mesh.name_of(d.pod) for d in found]
+        checks.append(Check("proxy-current", CATEGORY_PODS, f"{ref.kind.lower()}/{ref.name}", WARN,
+                            f"{ref.kind.lower()}/{ref.name}: {len(found)} of {len(group.pods)} pods "
+                            f"({', '.join(names[:MAX_NAMED])}) {'; '.join(why)}: they keep the old proxy until "
+                            "restarted", restart_hint(ref, namespace),
+                            data={"pods": names, "workload": str(ref)}))
+    return checks
+
+
 def core_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
     """Every check that needs only the snapshot (no istioctl)."""
     checks = namespace_checks(snapshot, namespace)
@@ -169,8 +206,12 @@ def core_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
 
 
 def verify_namespace(settings, runner, namespace: str, *, use_istioctl: bool, parallel: int) -> Report:
+    from kubectl_mesh import meshconfig
+
     snapshot = read_cluster(runner, namespace=namespace)
     checks, data = core_checks(snapshot, namespace)
+    if snapshot.namespace(namespace) is not None and snapshot.istio_crds is not False:
+        checks += proxy_image_checks(snapshot, namespace, meshconfig.read(runner, snapshot.root_namespace))
     report = Report(title=f"Verifying namespace {namespace}")
     report.add(*checks)
     report.data["verify"] = data

@@ -183,14 +183,26 @@ class MeshIndex:
 
     def bare_states(self, namespace: str) -> list[inventory.PodState]:
         """The states of live pods without istio-proxy only: most checks care about those,
-        and in a meshed cluster they are few, so the others are not examined one by one."""
-        if namespace in self._states:
-            return [s for s in self._states[namespace] if not s.has_sidecar]
+        and in a meshed cluster they are few, so the others are not examined one by one.
+        A pod planned from manifests in a namespace Istio injects by default will get the
+        proxy (the manifests' planner does not know the injector's settings)."""
         if namespace not in self._bare:
-            ns_obj = self.snapshot.namespace(namespace)
-            self._bare[namespace] = [inventory.pod_state(self.snapshot, p, ns_obj)
-                                     for p in self.live_pods(namespace) if not mesh.has_sidecar(p)]
+            if namespace in self._states:
+                bare = [s for s in self._states[namespace] if not s.has_sidecar]
+            else:
+                ns_obj = self.snapshot.namespace(namespace)
+                bare = [inventory.pod_state(self.snapshot, p, ns_obj)
+                        for p in self.live_pods(namespace) if not mesh.has_sidecar(p)]
+            if self.injected_by_default(namespace):
+                bare = [s for s in bare if TEMPLATE_OF not in s.pod or s.opted_out]
+            self._bare[namespace] = bare
         return self._bare[namespace]
+
+    def injected_by_default(self, namespace: str) -> bool:
+        """No injection label, and Istio's injector injects unlabelled namespaces."""
+        ns_obj = self.snapshot.namespace(namespace)
+        return (ns_obj is not None and mesh.injection_mode(ns_obj) == "none"
+                and bool(self.mesh.enables_namespaces_by_default()))
 
     def mtls_mode(self, namespace: str, labels: dict):
         """The effective mTLS mode for pods with these labels (cached per label set)."""

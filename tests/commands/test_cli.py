@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT_PA, batch_read, deployment_with_pods, kube_list, namespace
+from tests.helpers import CONFIGMAPS_READ, ROOT_PA, batch_read, deployment_with_pods, kube_list, namespace
 
 BATCH = batch_read("my-app")
 
@@ -17,6 +17,7 @@ def _cluster(fp, prefix=()):
     objs = [namespace("my-app", {"istio-injection": "enabled"}), *deployment_with_pods("web", sidecar="container")]
     fp.register(["kubectl", *prefix, *BATCH], stdout=kube_list(*objs))
     fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list())
+    fp.register(["kubectl", *prefix, *CONFIGMAPS_READ], stdout=kube_list())
 
 
 @pytest.mark.parametrize("argv", [

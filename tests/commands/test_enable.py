@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.helpers import (
+    CONFIGMAPS_READ,
     ROOT_PA,
     batch_read,
     deployment_with_pods,
@@ -236,8 +237,13 @@ def test_root_policies_forbidden_is_tolerated(fp, mesh_cli):
     fp.register(["kubectl", *batch_read("my-app")], stdout=kube_list(*_after()))
     fp.register(["kubectl", *ROOT_PA], returncode=1,
                 stderr='Error from server (Forbidden): peerauthentications.security.istio.io is forbidden\n')
+    fp.register(["kubectl", *CONFIGMAPS_READ], returncode=1,
+                stderr='Error from server (Forbidden): configmaps is forbidden\n')
     result = mesh_cli("verify", "my-app", "--no-istioctl")
     assert result.exit_code == 0
+    # the injector's settings unreadable: the proxy images are not compared, and it says why
+    assert "- proxy images not compared with the injector's: cannot list configmaps in namespace " \
+           "istio-system (forbidden)" in result.stdout
 
 
 def test_rerun_waits_for_a_rollout_already_under_way(fp, mesh_cli):

@@ -30,7 +30,7 @@ def test_all_meshed_passes_and_reads_once(fp, mesh_cli):
     assert mtls["message"] == "mTLS mode PERMISSIVE (mesh default)"
     workloads = {w["name"]: w for w in doc["verify"]["workloads"]}
     assert workloads["api"]["layout"] == ["native"] and workloads["web"]["meshed"] == 2
-    assert len(fp.calls) == 2  # the batched read and the root namespace's policies
+    assert len(fp.calls) == 3  # the batched read, the root namespace's policies, Istio's ConfigMaps
 
 
 def test_pods_created_before_the_label_are_named_with_their_workload(fp, mesh_cli):
@@ -151,3 +151,21 @@ def test_all_namespaces_is_refused_as_usage(mesh_cli):
     result = mesh_cli("verify", "-A")
     assert result.exit_code == 2
     assert "status -A" in result.stderr
+
+
+def test_proxies_older_than_the_injectors_need_a_restart(fp, mesh_cli):
+    import json
+
+    injector = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
+                "data": {"values": json.dumps({"global": {"hub": "docker.io/istio", "tag": "1.33.0",
+                                                          "proxy": {"image": "proxyv2"}}})}}
+    objs = [ENABLED, *deployment_with_pods("web", sidecar="container")]  # proxyv2:1.32.0
+    register_cluster(fp, objs, configmaps=[injector])
+    result = mesh_cli("verify", "my-app", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 0  # a warning: the pods are in the mesh, with the old proxy
+    [check] = _by_id(result.json(), "proxy-current")
+    assert (check["subject"], check["result"]) == ("deployment/web", "warn")
+    assert "run docker.io/istio/proxyv2:1.32.0, the injector gives docker.io/istio/proxyv2:1.33.0 now" \
+        in check["message"]
+    assert check["hint"].startswith("kubectl rollout restart deployment/web -n my-app")

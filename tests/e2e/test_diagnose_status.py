@@ -177,3 +177,34 @@ def test_without_istio_crds_diagnose_still_checks_injection(e2e, mesh):
     assert _findings(result) == {("MESH-INJ-001", "info", "Namespace my-app")}
     text = mesh("status", "my-app")
     assert "Istio's CRDs are not installed" in text.stdout
+
+
+# Istio's injector ConfigMap, as an installation leaves it in istio-system: it injects
+# docker.io/istio/proxyv2:1.32.1 now, and unlabelled namespaces too.
+INJECTOR = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: istio-system}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio-sidecar-injector, namespace: istio-system}
+data:
+  config: "policy: enabled"
+  values: '{"global":{"hub":"docker.io/istio","tag":"1.32.1","proxy":{"image":"proxyv2"}},
+    "sidecarInjectorWebhook":{"enableNamespacesByDefault":true}}'
+"""
+
+
+def test_diagnose_reads_the_injector_settings_of_the_cluster(e2e, mesh):
+    e2e.cluster.load(APP)
+    e2e.cluster.load(INJECTOR)
+    result = mesh("diagnose", "my-app", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    found = _findings(result)
+    # not "not injected": Istio injects my-app by default (IST0148, as istioctl analyze says)
+    assert ("MESH-INJ-004", "info", "Namespace my-app") in found
+    assert not any(f[0] == "MESH-INJ-001" for f in found)
+    # its pods, created before, still lack the proxy: a restart is due (no Istio code)
+    missing = [c for c in json.loads(result.stdout)["checks"] if c["id"] == "MESH-INJ-002"]
+    assert missing and missing[0]["istioCode"] is None

@@ -169,3 +169,19 @@ def test_revision_drift_after_a_namespace_moved_revision():
     assert finding.istio_code is None and finding.details["pods"] == ["moved"]
     assert "injected by revision 1-31, but the namespace now uses revision 1-32" in finding.message
     assert drift.namespace_revision(namespace("x", {"istio-injection": "enabled"})) == "default"
+
+
+def test_offline_templates_in_a_namespace_injected_by_default_will_get_the_proxy():
+    from kubectl_mesh.manifests import Manifests
+    from kubectl_mesh.manifests import snapshot as manifest_snapshot
+    from tests.helpers import deployment
+
+    strict = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+              "metadata": {"name": "default", "namespace": "plain"}, "spec": {"mtls": {"mode": "STRICT"}}}
+    objs = [namespace("plain"), deployment("web", "plain"), strict, injector(by_default=True)]
+    snap = manifest_snapshot(Manifests(copy.deepcopy(objs)))
+    result = findings.run(snap)
+    assert [(f.id, f.istio_code) for f in result] == [("MESH-INJ-004", "IST0148")]
+    # without injection by default the same manifests run web outside the mesh under STRICT
+    snap = manifest_snapshot(Manifests(copy.deepcopy(objs[:3])))
+    assert {f.id for f in findings.run(snap)} == {"MESH-MTLS-001", "MESH-INJ-001"}
