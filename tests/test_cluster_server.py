@@ -460,7 +460,7 @@ spec:
 # --------------------------------------------------------------------------- readiness and workloads
 
 
-@pytest.mark.parametrize("options", [{"ready_after": 0.5}])
+@pytest.mark.parametrize("options", [{"ready_after": 3.0}])
 def test_rollout_status_waits_for_ready_pods_and_proxy_switch(cluster_factory, kube, tmp_path, options):
     cluster = cluster_factory(**options)
     kubectl = kube(cluster)
