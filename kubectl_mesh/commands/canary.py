@@ -40,6 +40,19 @@ def _validated_service(value: str) -> str:
     return validate.dns1123_label(value, what="service name")
 
 
+def validated_split(svc: str, label: str, stable: str, canary: str) -> tuple[str, str]:
+    """The service name and label key of a split between two versions, checked."""
+    svc = _validated_service(svc)
+    label = validate.label_key(label)
+    for value in (stable, canary):
+        if not value:
+            raise errors.UsageError("invalid version \"\": --stable and --canary need a label value, e.g. v1")
+        validate.label_value(value)
+    if stable == canary:
+        raise errors.UsageError(f'--stable and --canary are both "{stable}": they must be different versions')
+    return svc, label
+
+
 # -- the plan for weights ---------------------------------------------------------------------
 def subset_name_for(version: str, default: str, taken: str | None) -> str:
     """The default subset name, or `<default>-<version>` when the other role already uses it."""
@@ -172,8 +185,9 @@ def check_second_virtual_service(report: Report, target, vs_name: str, force: bo
          {"conflictsWith": [f"{namespace_of(vs)}/{name_of(vs)}" for vs in clash]})
 
 
-def vs_write(writer, target, vs_name, chosen, weights, reason) -> Write:
-    """The write of the VirtualService's weights (and the role annotation)."""
+def vs_write(writer, target, vs_name, chosen, weights, reason, annotate=None) -> Write:
+    """The write of the VirtualService's weights (and the role annotation; `annotate(vs, current)`
+    adds to what is written)."""
     roles = {role: chosen[role]["name"] for role in ("stable", "canary")}
     ref = ObjectRef("VirtualService", target.namespace, vs_name)
 
@@ -181,10 +195,11 @@ def vs_write(writer, target, vs_name, chosen, weights, reason) -> Write:
         if current is not None and (target.fqdn not in traffic.vs_hosts(current)
                                     or not traffic.applies_to_mesh(current)):
             raise errors.Refused(f"virtualservice/{vs_name} no longer routes host {target.fqdn}; nothing written")
-        return merge.virtual_service_weights(
+        result = merge.virtual_service_weights(
             current, name=vs_name, namespace=target.namespace, host=target.name,
             weights=[(roles["stable"], weights["stable"]), (roles["canary"], weights["canary"])], roles=roles,
         )
+        return annotate(result, current) if annotate else result
 
     return Write([ref], ("get", "create", "patch"),
                  lambda: writer.apply(ref, merged, target.virtual_service, reason=reason, action="route"))
@@ -234,20 +249,21 @@ def command(settings):
 @click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
 def set_command(settings, svc, stable, canary, weight, label, force):
     """Route WEIGHT% of SVC's traffic to the canary version, the rest to stable."""
-    svc = _validated_service(svc)
-    label = validate.label_key(label)
-    for value in (stable, canary):
-        if not value:
-            raise errors.UsageError("invalid version \"\": --stable and --canary need a label value, e.g. v1")
-        validate.label_value(value)
-    if stable == canary:
-        raise errors.UsageError(f'--stable and --canary are both "{stable}": they must be different versions')
+    svc, label = validated_split(svc, label, stable, canary)
     canary_weight = validate.weight(weight)
     weights = {"stable": 100 - canary_weight, "canary": canary_weight}
 
     runner = settings.runner()
     target = _service.load(settings, runner, svc)
-    report = Report()
+    return apply_split(Report(), runner, target, label, stable, canary, weights, force)
+
+
+def apply_split(report, runner, target, label, stable, canary, weights, force, annotate=None) -> Report:
+    """The DestinationRule's subsets, then the VirtualService's weights, each after its checks
+    (one rule and one VirtualService for the host, names free, subsets not re-pointed under
+    traffic, ready pods behind every subset that gets traffic). `annotate(vs, current)` adds
+    to the VirtualService written (canary run keeps its progress there)."""
+    svc = target.name
     _service.guard_single(report, target, "DestinationRule", force,
                           "Istio merges them and keeps only the first one's traffic policy")
     _service.guard_single(report, target, "VirtualService", force,
@@ -262,7 +278,7 @@ def set_command(settings, svc, stable, canary, weight, label, force):
         check_second_virtual_service(report, target, vs_name, force)
 
     chosen = choose_subsets(target.rule, label, stable, canary)
-    report.title = title(target, chosen, weights)
+    report.title = report.title or title(target, chosen, weights)
     for role in ("stable", "canary"):
         reused = chosen[role]["name"] not in ("stable", "canary") and traffic.subset_named(
             target.rule or {}, chosen[role]["name"]) is not None
@@ -292,7 +308,7 @@ def set_command(settings, svc, stable, canary, weight, label, force):
                                          reason="subsets first, so that no route points at a missing subset",
                                          action="subsets"))
     execute(report, [subsets, vs_write(writer, target, vs_name, chosen, weights,
-                                       f"weights stable {weights['stable']} / canary {weights['canary']}")])
+                                       f"weights stable {weights['stable']} / canary {weights['canary']}", annotate)])
     return report
 
 
