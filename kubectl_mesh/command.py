@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 
 import click
@@ -43,14 +44,24 @@ class DefaultSubcommandGroup(click.Group):
     """`GROUP SUB SVC ...` for its subcommands, and `GROUP SVC ...` for the default action:
     a first word that is not a subcommand goes to the hidden `set` subcommand."""
 
-    def __init__(self, *args, usage: str = "", **kwargs):
+    def __init__(self, *args, usage: str = "", lazy: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.usage = usage
+        # Subcommands in modules of their own ({name: module with a `command`}), imported when used.
+        self.lazy = dict(lazy or {})
 
     def resolve_command(self, ctx, args):
-        if args and args[0] in self.commands:
+        if args and (args[0] in self.commands or args[0] in self.lazy):
             return super().resolve_command(ctx, args)
         return "set", self.commands["set"], args
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            self.add_command(importlib.import_module(self.lazy[name]).command, name)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        return sorted(set(self.commands) | set(self.lazy))
 
     def format_usage(self, ctx, formatter):
         formatter.write_usage(ctx.command_path, self.usage)

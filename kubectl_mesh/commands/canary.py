@@ -31,7 +31,7 @@ from kubectl_mesh.commands import _service
 from kubectl_mesh.mesh import format_labels, name_of, namespace_of
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report, gate
 
-SUBCOMMANDS = ("promote", "rollback", "status", "set")
+SUBCOMMANDS = ("promote", "rollback", "status", "run", "set")
 DEFAULT_STEP = 10
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -220,6 +220,7 @@ def title(target, chosen, weights) -> str:
 # -- the group ---------------------------------------------------------------------------------
 @mesh_command("canary", group=True, cls=DefaultSubcommandGroup, invoke_without_command=True,
               usage="SVC --stable VERSION --canary VERSION --weight N | COMMAND SVC",
+              lazy={"run": "kubectl_mesh.commands.canary_run"},
               context_settings={**CONTEXT, "ignore_unknown_options": True})
 def command(settings):
     """Shift traffic between a stable and a canary subset by weight (the guide's step 3).
@@ -229,6 +230,7 @@ def command(settings):
     kubectl mesh canary promote SVC [--step N | --full]
     kubectl mesh canary rollback SVC        (stable back to 100)
     kubectl mesh canary status SVC
+    kubectl mesh canary run SVC --stable v1 --canary v2   (progressive, measured)
 
     DestinationRule subsets are written before VirtualService weights, and a
     subset must select a ready pod before it gets traffic (exit 3 otherwise;
@@ -236,7 +238,7 @@ def command(settings):
     """
     ctx = click.get_current_context()
     if ctx.invoked_subcommand is None:
-        raise click.UsageError("missing SVC (or one of promote, rollback, status and SVC)", ctx)
+        raise click.UsageError("missing SVC (or one of promote, rollback, status, run and SVC)", ctx)
 
 
 @mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT)
