@@ -74,7 +74,8 @@ def cli():
 
     Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused by a safety
     check (--force overrides), 4 environment (tools, cluster, RBAC, timeout),
-    130 interrupted (run again to finish).
+    5 inconclusive (canary run: too little traffic to judge), 130 interrupted
+    (run again to finish).
     """
 
 

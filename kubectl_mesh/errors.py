@@ -11,6 +11,7 @@ CHECK_FAILED = 1
 USAGE = 2
 REFUSED = 3
 ENVIRONMENT = 4
+INCONCLUSIVE = 5  # canary run: too little traffic to judge; nothing promoted
 INTERRUPTED = 130
 
 
@@ -102,3 +103,23 @@ class ToolFailed(MeshError):
     """A tool failed in a way none of the other types describe."""
 
     kind = "ToolFailed"
+
+
+class Interrupted(MeshError):
+    """Ctrl-C (or SIGTERM) during a command that records where it stopped (canary run)."""
+
+    exit_code = INTERRUPTED
+    kind = "Interrupted"
+
+
+class Inconclusive(MeshError):
+    """canary run: too little traffic to judge the canary; nothing was promoted."""
+
+    exit_code = INCONCLUSIVE
+    kind = "Inconclusive"
+
+
+class PrometheusFailed(EnvironmentProblem):
+    """Prometheus could not be asked, or answered with an error."""
+
+    kind = "PrometheusError"

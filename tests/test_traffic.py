@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -180,3 +181,14 @@ def test_real_prometheus_measures_what_the_simulator_sent(tmp_path, prometheus_f
             assert ask(stable_q.success_rate) == 100
             assert ask(stable_q.p99) < 25
             assert ask(promql.side_queries(NS, ["web-v3"], 5).requests) is None  # no such series: no data
+
+
+def test_the_readmes_demo_files_are_valid():
+    here = Path(__file__).resolve().parent / "traffic"
+    checked = subprocess.run(["promtool", "check", "config", str(here / "prometheus.yml")], capture_output=True,
+                             text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with TestCluster() as cluster:
+        cluster.load((here / "shop.yaml").read_text())
+        web = {r.name: r for r in route_table(**_objects(cluster))}["web"]
+    assert sorted(b.workload for b in web.destinations[0].backends) == ["web-v1", "web-v1", "web-v2"]

@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 def pytest_configure(config):
     config.addinivalue_line("markers", "cluster(**kwargs): options of the local test API server")
     config.addinivalue_line("markers", "no_istioctl: run with no istioctl on PATH")
+    config.addinivalue_line("markers", "traffic(**kwargs): options of the traffic simulator (canary run)")
 
 
 @dataclass
