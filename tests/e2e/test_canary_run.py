@@ -265,11 +265,61 @@ def test_no_prometheus_found_says_where_it_looked(canary, mesh, e2e):
     assert "--prometheus NS/NAME:PORT" in result.stderr
 
 
-def test_without_services_proxy_rights_exits_4_with_what_is_needed(canary, mesh, e2e):
-    e2e.cluster.forbid("get", "services/proxy", namespace="istio-system")
-    result = mesh(*canary.args("--prometheus", "istio-system/prometheus:9090"))
-    assert result.returncode == 4, _result(result)
-    assert "needs get on services/proxy in istio-system" in result.stderr and canary.vs() is None
+NAMESPACE_SCOPED = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: istio-networking-edit
+  labels: {rbac.authorization.k8s.io/aggregate-to-edit: "true"}
+rules:
+- apiGroups: [networking.istio.io]
+  resources: [virtualservices, destinationrules, serviceentries, gateways, sidecars]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [security.istio.io]
+  resources: [peerauthentications, authorizationpolicies]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: dev-edit, namespace: NS}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}
+subjects: [{kind: User, name: dev, apiGroup: rbac.authorization.k8s.io}]
+"""
+PROXY_ROLE = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: query-prometheus, namespace: istio-system}
+rules:
+- apiGroups: [""]
+  resources: [services/proxy]
+  resourceNames: ["prometheus:9090"]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: dev-query-prometheus, namespace: istio-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: query-prometheus}
+subjects: [{kind: User, name: dev, apiGroup: rbac.authorization.k8s.io}]
+"""
+
+
+@pytest.mark.cluster(users=["dev"])
+def test_a_namespace_scoped_user_runs_it_with_get_on_services_proxy(canary, mesh, e2e):
+    e2e.cluster.load(NAMESPACE_SCOPED.replace("NS", canary.ns))
+    args = canary.args("--steps", "50", "--context", "dev")
+    refused = mesh(*args)  # discovery may not read istio-system, and the proxy is not granted
+    assert refused.returncode == 4, _result(refused)
+    assert "istio-system (not allowed to read services there)" in refused.stderr and canary.vs() is None
+    named = mesh(*args, "--prometheus", "istio-system/prometheus:9090")
+    assert named.returncode == 4 and "needs get on services/proxy in istio-system" in named.stderr, _result(named)
+    assert canary.vs() is None  # nothing changed before Prometheus answered
+
+    e2e.cluster.load(PROXY_ROLE)
+    result = mesh(*args, "--prometheus", "istio-system/prometheus:9090", "-o", "json")
+    assert result.returncode == 0, _result(result)
+    assert [m["decision"] for m in json.loads(result.stdout)["run"]["measurements"]] == ["pass"]
+    assert canary.weights() == {"stable": 50, "canary": 50}
+    assert {r.user for r in e2e.cluster.requests if "/proxy/" in r.path and r.status == 200} == {"dev"}
 
 
 # Last in the module: it stops the shared Prometheus (a test after it would start it again).
