@@ -107,7 +107,9 @@ def command(settings, svc, stable, canary_version, steps, interval, success_rate
     beside the stable's: a pass moves to the next step, a failure holds the step (and rolls
     back at --failure-limit), too little traffic holds it (and stops, exit 5, at
     --failure-limit in a row). Progress is kept on the VirtualService: running the same
-    command again resumes an interrupted run; a second runner is refused.
+    command again resumes an interrupted run; a second runner is refused. --timeout bounds
+    each step's calls to the API server and Prometheus; the schedule sets how long the run
+    lasts.
     """
     plan = schedule.Plan(stable=stable, canary=canary_version, steps=_parsed(options.steps, steps),
                          interval=_parsed(options.interval, interval),
@@ -300,6 +302,11 @@ class CanaryRun:
                              self.me):
             raise self.report.error or errors.Refused("the run's state could not be written")
 
+    def _step_budget(self) -> None:
+        """--timeout bounds each step's work (reads, queries, writes), not the schedule's waits:
+        a run lasts as long as its steps and intervals say."""
+        self.runner.deadline = time.monotonic() + self.runner.timeout
+
     def _wait_and_measure(self) -> Measurement:
         state, plan = self.state, self.plan
         started = self.clock()
@@ -315,6 +322,7 @@ class CanaryRun:
                 next_line = now + PROGRESS_EVERY
             self.sleep(min(0.5, deadline - now))
         at = self.clock()
+        self._step_budget()
         sides = self.client.measure(self.queries, at)
         decision = decide(sides["canary"], self.thresholds, duration_text(plan.interval))
         measurement = Measurement(at, state.step, len(state.steps), state.weight, sides["canary"], sides["stable"],
@@ -366,6 +374,7 @@ class CanaryRun:
 
     def _prometheus_failed(self, exc) -> Report:
         weight = self.state.weight
+        self._step_budget()
         if self.on_error == "hold":
             did = f"the canary weight is kept at {weight}% (--on-error hold); run the same command again to resume"
             self._release(schedule.HELD, exc.message)
@@ -389,6 +398,7 @@ class CanaryRun:
     def _release(self, phase: str, reason: str) -> None:
         """Let go of the run (best effort: a release that fails leaves the lease to expire)."""
         state = schedule.released(self.state, phase, reason, self.clock())
+        self._step_budget()
         try:
             self.target = writes.reload(self.settings, self.runner, self.target)
             if writes.outside_change(self.target, self.state, self.me, self.state.weight) is None:

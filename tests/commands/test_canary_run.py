@@ -12,7 +12,7 @@ from kubectl_mesh import errors
 from kubectl_mesh.analysis.prometheus import PrometheusError, ServiceRef, parse_url
 from kubectl_mesh.metrics import Client, discover
 from kubectl_mesh.runner import Runner
-from tests.helpers import DATA, register_kubectl
+from tests.helpers import DATA, calls_made, register_kubectl
 
 RUN = ("canary", "run", "web", "--stable", "v1", "--canary", "v2", "-n", "shop")
 REF = ServiceRef("istio-system", "prometheus", "9090")
@@ -79,7 +79,7 @@ def test_a_rejected_query_is_not_retried(fp):
     fp.register(_raw(REF.query_path("up(", at=5.0)), stdout=answer)
     with pytest.raises(PrometheusError, match="bad_data"):
         Client(Runner(), REF, sleep=lambda s: None).query("up(", at=5.0)
-    assert fp.call_count(_raw(REF.query_path("up(", at=5.0))) == 1
+    assert calls_made(fp) == [_raw(REF.query_path("up(", at=5.0))]
 
 
 def test_a_direct_url_that_is_closed_is_unreachable():

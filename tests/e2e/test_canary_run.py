@@ -132,8 +132,11 @@ def _result(result) -> str:
 
 
 def test_a_healthy_canary_reaches_100(canary, mesh):
-    result = mesh(*canary.args("--steps", "10,50,100", "-o", "json"))
+    started = time.monotonic()
+    # --timeout bounds each step's calls, not the schedule: this run outlasts it.
+    result = mesh(*canary.args("--steps", "10,50,100", "-o", "json", "--timeout", "8s"))
     assert result.returncode == 0, _result(result)
+    assert time.monotonic() - started > 9
     doc = json.loads(result.stdout)["run"]
     assert doc["outcome"] == "promoted" and doc["weight"] == 100
     assert [(m["weight"], m["decision"]) for m in doc["measurements"]] == [(10, "pass"), (50, "pass"), (100, "pass")]
