@@ -408,6 +408,15 @@ def rollback(settings, svc, force):
                   f"stable back to 100 (was {weights['stable']}), canary 0 (was {weights['canary']})")
 
 
+def _run_state(target):
+    """The progress `canary run` keeps in the role annotation, if any."""
+    from kubectl_mesh.analysis import schedule
+    from kubectl_mesh.mesh import annotations_of
+
+    vs = target.virtual_service
+    return schedule.read_annotation(annotations_of(vs).get(traffic.CANARY_ANNOTATION))[1] if vs else None
+
+
 @mesh_command("status", context_settings=CONTEXT)
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 def status(settings, svc):
@@ -420,6 +429,12 @@ def status(settings, svc):
     report.data["canary"] = view.as_dict()
     report.text.append(f"DestinationRules: {', '.join(view.destination_rules) or '(none)'}")
     report.text.append(f"VirtualServices:  {', '.join(view.virtual_services) or '(none)'}")
+    run = _run_state(target)
+    if run is not None:
+        report.data["canary"]["run"] = run.as_dict()
+        report.text.append(f"Canary run:       {run.id} {run.stable} -> {run.canary}, {run.phase} at {run.position}"
+                           + (f", held by {run.holder}" if run.holder else "")
+                           + (f" ({run.reason})" if run.reason else ""))
     if view.subsets:
         report.text.append("")
         report.text.append(f"{'SUBSET':<16} {'ROLE':<7} {'WEIGHT':>6}  {'READY':>7}  LABELS")

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -163,6 +164,8 @@ def test_5xx_canary_is_rolled_back_at_its_first_step(canary, mesh):
     assert "is below 99.00%" in result.stdout and "; stable: 100%, p99 " in result.stdout
     assert canary.weights() == {"stable": 100, "canary": 0}
     assert canary.run_state()["phase"] == "failed" and canary.run_state()["step"] == 0
+    shown = mesh("canary", "status", "web", "-n", canary.ns)
+    assert "Canary run:" in shown.stdout and "v1 -> v2, failed at step 1/4 (10%) (success rate" in shown.stdout
     # Never promoted: every weight written was 10 (the step) or 0 (the rollback).
     assert {w["spec"]["http"][0]["route"][1]["weight"] for w in canary.vs_writes() if "spec" in w} <= {10, 0}
     again = mesh(*canary.args())
@@ -226,8 +229,11 @@ def test_ctrl_c_then_rerun_resumes_at_the_same_step(canary, mesh, mesh_popen):
     assert later and all(w["spec"]["http"][0]["route"][1]["weight"] == 50 for w in later if "spec" in w)  # never 10
 
 
-def test_a_second_concurrent_run_is_refused(canary, mesh, mesh_popen):
-    first = mesh_popen(*canary.args("--interval", "30s"))
+def test_a_second_concurrent_run_is_refused(canary, mesh, e2e):
+    # The first one started as a shell starts a background job, SIGINT ignored: Ctrl-C still stops it.
+    first = subprocess.Popen(["kubectl", "mesh", *canary.args("--interval", "30s")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=e2e.env, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         canary.wait_for(lambda: canary.run_state().get("holder"), "the first run to hold the canary")
         second = mesh(*canary.args())
