@@ -117,7 +117,15 @@ def canary(request, e2e, shared_prometheus, simulator_port):
     marker = request.node.get_closest_marker("traffic")
     options = dict(marker.kwargs) if marker else {}
     simulator = TrafficSimulator(e2e.kubeconfig, services=[f"{ns}/web"], listen=f"127.0.0.1:{simulator_port}",
-                                 rps=options.pop("rps", 200), refresh=0.2, **options).start()
+                                 rps=options.pop("rps", 200), refresh=0.2, **options)
+    for attempt in range(20):  # the port Prometheus scrapes may be held for a moment by a client's connection
+        try:
+            simulator.start()
+            break
+        except OSError:
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
     try:
         if simulator.rps:  # scraped, and the stable's series are in: the first interval has data
             shared_prometheus.wait_for(f'sum(istio_requests_total{{destination_workload_namespace="{ns}"}})',
