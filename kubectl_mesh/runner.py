@@ -171,7 +171,11 @@ class Runner:
             _kill(process)
             raise
         if process.returncode != 0:
-            raise classify_failure(tool, shown, process.returncode, err or "", out or "")
+            failure = classify_failure(tool, shown, process.returncode, err or "", out or "")
+            # What kubectl printed beside the error: `get a,b,c` prints the kinds it could read
+            # and one line per kind it could not (snapshot.read_cluster uses both).
+            failure.output, failure.stderr = out or "", err or ""
+            raise failure
         return out or ""
 
     @staticmethod

@@ -1,20 +1,27 @@
 """One read of the cluster (or of manifests), as plain data checks and plans read.
 
-`read_cluster` makes one batched `kubectl get KIND,KIND,... -o json` call
-(plus, when scoped to one namespace, one small call for the mesh-wide
-policies in Istio's root namespace). `Snapshot` indexes what came back once:
-objects by kind and namespace, pods by namespace and label, so no check has
-to loop over every pod for every subset or route.
+`read_cluster` scoped to one namespace reads by scope, each part allowed to
+fail alone, so a developer with rights in their own namespace only still gets
+everything they may see: one batched `kubectl get KIND,KIND,... -n NS -o json`
+for the namespaced kinds (and nodes, when asked for), `kubectl get namespace
+NS`, and the mesh-wide policies in Istio's root namespace. A kind the user may
+not list is dropped from what kubectl returned and remembered
+(`Snapshot.denied`), so a check can say which permission it lacked instead of
+guessing. Without a namespace it is one batched read of all namespaces.
+`Snapshot` indexes what came back once: objects by kind and namespace, pods
+by namespace and label, so no check has to loop over every pod for every
+subset or route.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kubectl_mesh import errors
+from kubectl_mesh.access import Denied, forbidden_lines, parse_forbidden
 from kubectl_mesh.mesh import (
     WORKLOAD_KINDS,
     labels_of,
@@ -104,6 +111,8 @@ class Snapshot:
     ):
         self.source = source
         self.scope = scope  # the namespace read, or None for all namespaces
+        # (kind, namespace or None) -> the permission the read lacked for it.
+        self.denied: dict[tuple[str, str | None], Denied] = {}
         self.istio_crds = istio_crds
         self.root_namespace = root_namespace
         self._by_kind: dict[str, list[dict]] = defaultdict(list)
@@ -171,11 +180,25 @@ class Snapshot:
         return self.get("Namespace", None, name)
 
     def require_namespace(self, name: str) -> dict:
-        """The Namespace object; NotFound (exit 1) when the cluster has none of that name."""
+        """The Namespace object; NotFound (exit 1) when the cluster has none of that name,
+        Forbidden (exit 4) when the user may not read it."""
         found = self.namespace(name)
         if found is None:
+            denied = self.denial("Namespace", name)
+            if denied is not None:
+                raise errors.Forbidden(f"namespace {name} is not readable (needs {denied.permission})")
             raise errors.NotFound(f'namespace "{name}" not found')
         return found
+
+    def denial(self, kind: str, namespace: str | None = None) -> Denied | None:
+        """Why objects of `kind` in `namespace` are missing from the read, if the user may
+        not read them (a cluster-wide denial covers every namespace)."""
+        if kind in CLUSTER_SCOPED and kind != "Namespace":
+            return self.denied.get((kind, None))
+        return self.denied.get((kind, namespace)) or self.denied.get((kind, None))
+
+    def readable(self, kind: str, namespace: str | None = None) -> bool:
+        return self.denial(kind, namespace) is None
 
     def namespace_names(self) -> list[str]:
         """Namespaces with a Namespace object or any object in them."""
@@ -351,6 +374,28 @@ def flatten(document) -> list[dict]:
     return out
 
 
+_KIND_OF_RESOURCE = {resource: kind for kind, resource in {**CORE_RESOURCES, **ISTIO_RESOURCES}.items()}
+
+
+def _partial_get(runner, resources: list[str], scope: list[str]) -> tuple[list[dict], dict]:
+    """`kubectl get RESOURCES SCOPE -o json`, keeping what kubectl printed when some kinds
+    were refused: (objects, {(kind, namespace or None): Denied}). Any other failure raises."""
+    try:
+        return flatten(runner.kubectl_json("get", ",".join(resources), *scope)), {}
+    except errors.Forbidden as exc:
+        lines = forbidden_lines(getattr(exc, "stderr", ""))
+        denials = [parse_forbidden(line) for line in lines]
+        if not lines or any(d is None or d.resource not in _KIND_OF_RESOURCE for d in denials):
+            raise
+        output = getattr(exc, "output", "")
+        try:
+            document = json.loads(output) if output.strip() else {}
+        except json.JSONDecodeError:
+            raise exc from None
+        denied = {(_KIND_OF_RESOURCE[d.resource], d.namespace): d for d in denials if d is not None}
+        return flatten(document), denied
+
+
 def read_cluster(
     runner,
     *,
@@ -360,30 +405,53 @@ def read_cluster(
     root_policies: bool = True,
     root_namespace: str = ROOT_NAMESPACE,
 ) -> Snapshot:
-    """One batched read. `namespace=None` reads all namespaces.
+    """Read `kinds` (and Istio's kinds) of `namespace`; `namespace=None` reads all namespaces
+    in one batched call, which fails as a whole when the user may not list them.
 
     The Istio kinds are asked for in the same call; when the cluster does not
     know them (Istio's CRDs are not installed) the call is repeated without
     them, and the snapshot says Istio's CRDs are missing.
     """
-    core = [CORE_RESOURCES[k] for k in kinds if k in CORE_RESOURCES]
+    kinds = list(kinds)
+    scoped = namespace is not None
+    # One namespace: its Namespace object is read by name (a RoleBinding in it may allow that),
+    # never by listing every namespace (cluster-scoped).
+    core = [CORE_RESOURCES[k] for k in kinds if k in CORE_RESOURCES and not (scoped and k == "Namespace")]
     istio_kinds = [ISTIO_RESOURCES[k] for k in ISTIO_RESOURCES] if istio else []
     scope = ["-A"] if namespace is None else ["-n", namespace]
     istio_crds: bool | None = None
+    denied: dict = {}
     try:
-        document = runner.kubectl_json("get", ",".join(core + istio_kinds), *scope)
+        if scoped:
+            objects, denied = _partial_get(runner, core + istio_kinds, scope)
+        else:
+            objects = flatten(runner.kubectl_json("get", ",".join(core + istio_kinds), *scope))
         istio_crds = True if istio_kinds else None
     except errors.NotFound as exc:
         if not istio_kinds or "resource type" not in exc.message and "could not find" not in exc.message:
             raise
-        document = runner.kubectl_json("get", ",".join(core), *scope)
+        if scoped:
+            objects, denied = _partial_get(runner, core, scope)
+        else:
+            objects = flatten(runner.kubectl_json("get", ",".join(core), *scope))
         istio_crds = False
-    objects = flatten(document)
-    if istio_crds and root_policies and namespace is not None and namespace != root_namespace:
+    if scoped and "Namespace" in kinds:
+        try:
+            objects.append(runner.kubectl_json("get", "namespace", namespace))
+        except errors.NotFound:
+            pass  # no such namespace: the snapshot has none, require_namespace says so
+        except errors.Forbidden as exc:
+            denial = parse_forbidden(getattr(exc, "stderr", "") or exc.message)
+            denied[("Namespace", namespace)] = denial or Denied("get", "namespaces", namespace, namespace)
+    if istio_crds and root_policies and scoped and namespace != root_namespace:
         # The mesh-wide PeerAuthentication lives in the root namespace; a namespace-scoped
         # read does not see it. One small extra call, not one per object.
-        with contextlib.suppress(errors.Forbidden, errors.NotFound):
-            objects += flatten(
-                runner.kubectl_json("get", ISTIO_RESOURCES["PeerAuthentication"], "-n", root_namespace)
-            )
-    return Snapshot(objects, istio_crds=istio_crds, scope=namespace, root_namespace=root_namespace)
+        try:
+            root, root_denied = _partial_get(runner, [ISTIO_RESOURCES["PeerAuthentication"]], ["-n", root_namespace])
+            objects += root
+            denied.update(root_denied)
+        except errors.NotFound:
+            pass
+    snapshot = Snapshot(objects, istio_crds=istio_crds, scope=namespace, root_namespace=root_namespace)
+    snapshot.denied = denied
+    return snapshot

@@ -140,7 +140,8 @@ def register_kubectl(fp, args: list[str], *, stdout: str = "", stderr: str = "",
 ISTIO_KINDS = ("virtualservices.networking.istio.io,destinationrules.networking.istio.io,"
                "serviceentries.networking.istio.io,gateways.networking.istio.io,sidecars.networking.istio.io,"
                "peerauthentications.security.istio.io,authorizationpolicies.security.istio.io")
-CORE_KINDS = "namespaces,pods,services,deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps"
+# One namespace's kinds (its Namespace object is read by name, see namespace_read).
+CORE_KINDS = "pods,services,deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps"
 
 
 def batch_read(ns: str = "my-app", istio: bool = True) -> list[str]:
@@ -155,10 +156,26 @@ ROOT_PA = ["get", "peerauthentications.security.istio.io", "-n", "istio-system",
 CONFIGMAPS_READ = ["get", "configmaps", "-n", "istio-system", "-o", "json"]
 
 
+def namespace_read(ns: str = "my-app") -> list[str]:
+    return ["get", "namespace", ns, "-o", "json"]
+
+
+def register_namespace(fp, objects, ns: str = "my-app", prefix=(), occurrences: int = 1):
+    """Fake `kubectl get namespace NS -o json`: the Namespace among `objects`, or NotFound."""
+    found = next((o for o in objects if o.get("kind") == "Namespace" and o["metadata"]["name"] == ns), None)
+    if found is None:
+        fp.register(["kubectl", *prefix, *namespace_read(ns)], returncode=1, occurrences=occurrences,
+                    stderr=f'Error from server (NotFound): namespaces "{ns}" not found\n')
+    else:
+        fp.register(["kubectl", *prefix, *namespace_read(ns)], stdout=json.dumps(found), occurrences=occurrences)
+
+
 def register_cluster(fp, objects, ns: str = "my-app", prefix=(), root_policies=(), occurrences: int = 1,
                      configmaps=()):
-    """Fake the batched read (and the root namespace's policies, and Istio's ConfigMaps)
-    returning `objects`."""
-    fp.register(["kubectl", *prefix, *batch_read(ns)], stdout=kube_list(*objects), occurrences=occurrences)
+    """Fake the reads of one namespace (its kinds, its Namespace, the root namespace's policies,
+    and Istio's ConfigMaps) returning `objects`."""
+    fp.register(["kubectl", *prefix, *batch_read(ns)], stdout=kube_list(*[o for o in objects if o.get("kind") != "Namespace"]),
+                occurrences=occurrences)
+    register_namespace(fp, objects, ns, prefix, occurrences)
     fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list(*root_policies), occurrences=occurrences)
     fp.register(["kubectl", *prefix, *CONFIGMAPS_READ], stdout=kube_list(*configmaps), occurrences=occurrences)

@@ -61,6 +61,14 @@ def command(settings, ns, restart_policy, wait, force):
     ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Disabling sidecar injection in namespace {namespace}")
     strict = strict_sources(snapshot, namespace)
+    unknown = mtls.namespace_mode(snapshot, namespace)
+    if unknown.unknown and not strict:
+        gate(report, force, "strict-mtls", "mtls", f"namespace/{namespace}",
+             f"{unknown.unknown_message()}; if STRICT applies, pods without sidecars can no longer talk to "
+             "meshed services", f"ask your platform team for: {unknown.denied.permission}; or --force",
+             unknown.denied.as_dict())
+        if report.refused:
+            return report
     if strict:
         gate(report, force, "strict-mtls", "mtls", f"namespace/{namespace}",
              f"STRICT mTLS applies to {namespace} ({'; '.join(strict)}): without sidecars its pods "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors, inventory, merge, mtls, validate
+from kubectl_mesh.access import skipped
 from kubectl_mesh.apply.plan import Write, execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_namespaces
@@ -122,8 +123,17 @@ def check_clients(report: Report, snapshot, namespace: str, complete: bool) -> l
     return clients
 
 
-def check_current_mode(report: Report, snapshot, namespace: str, wanted: str) -> mtls.Effective:
+def check_current_mode(report: Report, snapshot, namespace: str, wanted: str, force: bool = False) -> mtls.Effective:
     current = mtls.namespace_mode(snapshot, namespace)
+    if current.unknown and wanted == "STRICT":
+        # Whether clients had time to move to mTLS cannot be told: refused, not guessed.
+        gate(report, force, "current-mode", "mode", f"namespace/{namespace}",
+             f"{current.unknown_message()}; cannot tell whether going to STRICT is safe",
+             f"ask your platform team for: {current.denied.permission}; or --force", current.denied.as_dict())
+        return current
+    if current.unknown:
+        report.add(skipped("current-mode", "mode", f"namespace/{namespace}", current.unknown_message(), current.denied))
+        return current
     unset = current.source == "mesh default"
     if wanted == "STRICT" and (current.mode == "DISABLE" or unset):
         report.add(Check(
@@ -196,7 +206,7 @@ def command(settings, ns, mode, force):
     existing_all = mtls.namespace_wide_policies(snapshot, namespace)
     existing = existing_all[0] if existing_all else None
     name = name_of(existing) if existing else policy_name(snapshot, namespace)
-    previous = check_current_mode(report, snapshot, namespace, wanted)
+    previous = check_current_mode(report, snapshot, namespace, wanted, force)
     check_duplicates(report, snapshot, namespace)
     data = {"namespace": namespace, "mode": wanted, "previous": previous.as_dict(), "policy": name}
     if wanted == "STRICT":
@@ -223,8 +233,12 @@ def command(settings, ns, mode, force):
 def status_report(snapshot, namespace: str) -> Report:
     report = Report(title=f"mTLS in namespace {namespace}")
     ns_mode = mtls.namespace_mode(snapshot, namespace)
-    report.add(Check("namespace-mode", "mode", f"namespace/{namespace}", PASS,
-                     f"namespace {namespace}: {ns_mode.mode} ({ns_mode.source})"))
+    if ns_mode.unknown:
+        report.add(skipped("namespace-mode", "mode", f"namespace/{namespace}",
+                           f"namespace {namespace}: {ns_mode.unknown_message()}", ns_mode.denied))
+    else:
+        report.add(Check("namespace-mode", "mode", f"namespace/{namespace}", PASS,
+                         f"namespace {namespace}: {ns_mode.mode} ({ns_mode.source})"))
     check_duplicates(report, snapshot, namespace)
     rows = []
     for group in inventory.by_workload(inventory.namespace_pods(snapshot, namespace)):

@@ -51,13 +51,23 @@ def mtls_info(snapshot, ns: str) -> dict:
     workload_policies = [
         p for p in snapshot.of_kind("PeerAuthentication", ns) if not mtls.is_namespace_wide(p)
     ]
-    return {
+    info = {
         "mode": effective.mode,
         "source": effective.source,
         "workloadPolicies": [
             {"name": p["metadata"]["name"], "mode": mtls.policy_mode(p) or "UNSET"} for p in workload_policies
         ],
     }
+    if effective.denied is not None:
+        info["missingPermission"] = effective.denied.as_dict()
+        info["source"] = f"{effective.source}; needs {effective.denied.permission}"
+    return info
+
+
+def unreadable_info(snapshot, ns: str) -> list[dict]:
+    """What this user could not read for the namespace's screen, with the permission it needs."""
+    return [{**d.as_dict(), "permission": d.permission} for (_, where), d in sorted(
+        snapshot.denied.items(), key=lambda item: item[1].permission) if where in (ns, None, snapshot.root_namespace)]
 
 
 def canaries_info(snapshot, ns: str) -> list[dict]:
@@ -129,12 +139,14 @@ def flatten_limits(settings: dict) -> dict:
 def namespace_screen(snapshot, ns: str, tally: dict) -> dict:
     return {
         "namespace": ns,
-        "injection": injection_info(snapshot.namespace(ns)),
+        "injection": injection_info(snapshot.namespace(ns)) if snapshot.readable("Namespace", ns)
+        else {"mode": "unknown", "labels": {}},
         "pods": pods_info(snapshot, ns),
         "mtls": mtls_info(snapshot, ns),
         "canaries": canaries_info(snapshot, ns),
         "circuitBreakers": breakers_info(snapshot, ns),
         "findings": tally,
+        "unreadable": unreadable_info(snapshot, ns),
     }
 
 
@@ -149,6 +161,7 @@ def render_screen(screen: dict) -> list[str]:
     lines.append(row("Injection", {
         "enabled": labels, "revision": labels, "disabled": f"disabled ({labels})",
         "ambient": f"ambient, no sidecars ({labels})", "none": "not labelled",
+        "unknown": "unknown (the namespace is not readable)",
     }[injection["mode"]]))
     pods = screen["pods"]
     text = f"{pods['meshed']}/{pods['total']} meshed"
@@ -164,7 +177,8 @@ def render_screen(screen: dict) -> list[str]:
     mtls = screen["mtls"]
     overrides = f"; {len(mtls['workloadPolicies'])} workload policies" if mtls["workloadPolicies"] else ""
     source = mtls["source"].replace(" (", ", ").replace(")", "")
-    lines.append(row("mTLS", f"{mtls['mode']} ({source}{overrides})"))
+    mode = "unknown" if mtls["mode"] == "UNKNOWN" else mtls["mode"]
+    lines.append(row("mTLS", f"{mode} ({source}{overrides})"))
     if screen["canaries"]:
         for i, canary in enumerate(screen["canaries"]):
             parts = []
@@ -189,6 +203,8 @@ def render_screen(screen: dict) -> list[str]:
     counted = ", ".join(f"{tally[level]} {level}{'s' if tally[level] != 1 and level != 'info' else ''}"
                         for level in ("error", "warning", "info"))
     lines.append(row("Findings", f"{counted} (kubectl mesh diagnose {ns})" if total else "none"))
+    for i, missing in enumerate(screen.get("unreadable") or []):
+        lines.append(row("Not readable" if i == 0 else "", f"needs {missing['permission']}"))
     return lines
 
 

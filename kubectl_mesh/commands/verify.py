@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from kubectl_mesh import errors, inventory, mesh, mtls
+from kubectl_mesh.access import skipped
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
@@ -39,6 +40,11 @@ def restart_hint(ref, namespace: str) -> str:
 def namespace_checks(snapshot: Snapshot, namespace: str) -> list[Check]:
     ns_obj = snapshot.namespace(namespace)
     subject = f"namespace/{namespace}"
+    denied = snapshot.denial("Namespace", namespace) if ns_obj is None else None
+    if denied is not None:
+        return [skipped("namespace-labelled", CATEGORY_NS, subject,
+                        f"injection label unknown: namespace {namespace} is not readable (needs {denied.permission})",
+                        denied)]
     if ns_obj is None:
         return [Check("namespace-exists", CATEGORY_NS, subject, FAIL, f"namespace {namespace} not found",
                       "kubectl get namespaces  (check the name and --context)")]
@@ -75,6 +81,12 @@ def sidecar_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], lis
     summary: list[dict] = []
     ns_obj = snapshot.namespace(namespace)
     mode = mesh.injection_mode(ns_obj)
+    pods_denied = snapshot.denial("Pod", namespace)
+    if pods_denied is not None:
+        checks.append(skipped("sidecar-injected", CATEGORY_PODS, f"namespace/{namespace}",
+                              f"sidecars not checked: the pods of {namespace} are not readable "
+                              f"(needs {pods_denied.permission})", pods_denied))
+        return checks, summary
     states = inventory.namespace_pods(snapshot, namespace)
     if not states:
         checks.append(Check("pods-present", CATEGORY_PODS, f"namespace/{namespace}", SKIP,
@@ -135,15 +147,21 @@ def mtls_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
                       "mTLS not checked: Istio's CRDs are not installed")], {}
     effective = mtls.namespace_mode(snapshot, namespace)
     subject = f"namespace/{namespace}"
-    checks = [Check("mtls-mode", CATEGORY_MTLS, subject, PASS,
-                    f"mTLS mode {effective.mode} ({effective.source})")]
+    if effective.unknown:
+        # Never a guessed default: the user sees what could not be read and who can grant it.
+        checks = [skipped("mtls-mode", CATEGORY_MTLS, subject, effective.unknown_message(), effective.denied)]
+    else:
+        checks = [Check("mtls-mode", CATEGORY_MTLS, subject, PASS,
+                        f"mTLS mode {effective.mode} ({effective.source})")]
     data = {"namespace": effective.as_dict(), "workloads": []}
     states = inventory.namespace_pods(snapshot, namespace)
     for group in inventory.by_workload(states):
         labels = mesh.labels_of(group.pods[0].pod)
         workload_effective = mtls.workload_mode(snapshot, namespace, labels)
         data["workloads"].append({"workload": str(group.ref), **workload_effective.as_dict()})
-        if workload_effective.source != effective.source or workload_effective.ports:
+        if workload_effective.unknown:
+            pass  # the namespace's skip says it once
+        elif workload_effective.source != effective.source or workload_effective.ports:
             ports = "".join(f"; port {p}: {m}" for p, (m, _) in sorted(workload_effective.ports.items()))
             message = f"{group.ref}: mTLS mode {workload_effective.mode} ({workload_effective.source}){ports}"
             checks.append(Check("mtls-mode", CATEGORY_MTLS, str(group.ref), PASS, message))
@@ -196,7 +214,7 @@ def proxy_image_checks(snapshot: Snapshot, namespace: str, settings) -> list[Che
 def core_checks(snapshot: Snapshot, namespace: str) -> tuple[list[Check], dict]:
     """Every check that needs only the snapshot (no istioctl)."""
     checks = namespace_checks(snapshot, namespace)
-    if snapshot.namespace(namespace) is None:
+    if snapshot.namespace(namespace) is None and snapshot.readable("Namespace", namespace):
         return checks, {"namespace": namespace}
     pod_checks, workloads = sidecar_checks(snapshot, namespace)
     checks += pod_checks
@@ -215,7 +233,7 @@ def verify_namespace(settings, runner, namespace: str, *, use_istioctl: bool, pa
     report = Report(title=f"Verifying namespace {namespace}")
     report.add(*checks)
     report.data["verify"] = data
-    if snapshot.namespace(namespace) is not None and use_istioctl:
+    if (snapshot.namespace(namespace) is not None or not snapshot.readable("Namespace", namespace)) and use_istioctl:
         from kubectl_mesh import istioctl_checks
 
         targets = istioctl_checks.pick_pods(snapshot, namespace)

@@ -8,16 +8,14 @@ import sys
 
 import pytest
 
-from tests.helpers import CONFIGMAPS_READ, ROOT_PA, batch_read, deployment_with_pods, kube_list, namespace
+from tests.helpers import batch_read, deployment_with_pods, namespace, register_cluster
 
 BATCH = batch_read("my-app")
 
 
 def _cluster(fp, prefix=()):
     objs = [namespace("my-app", {"istio-injection": "enabled"}), *deployment_with_pods("web", sidecar="container")]
-    fp.register(["kubectl", *prefix, *BATCH], stdout=kube_list(*objs))
-    fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list())
-    fp.register(["kubectl", *prefix, *CONFIGMAPS_READ], stdout=kube_list())
+    register_cluster(fp, objs, "my-app", prefix)
 
 
 @pytest.mark.parametrize("argv", [

@@ -9,14 +9,28 @@ import sys
 
 import pytest
 
-from tests.helpers import ISTIO_KINDS, ROOT_PA, calls_made, deployment, deployment_with_pods, kube_list, namespace, pod
+from tests.helpers import (
+    ISTIO_KINDS,
+    ROOT_PA,
+    calls_made,
+    deployment,
+    deployment_with_pods,
+    kube_list,
+    namespace,
+    namespace_read,
+    pod,
+    register_namespace,
+)
 
 NS = "my-app"
-# The one batched read of diagnose and status, written out: Nodes are read too so that
-# subsets selecting on topology labels match pods through their node.
+# The batched reads of diagnose and status, written out: Nodes are read too so that
+# subsets selecting on topology labels match pods through their node. One namespace's read
+# leaves out the Namespace kind (listing namespaces is cluster-scoped): it is read by name.
 KINDS = ("namespaces,pods,services,deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps,nodes,"
          + ISTIO_KINDS)
-READ_NS = ["kubectl", "get", KINDS, "-n", NS, "-o", "json"]
+KINDS_NS = KINDS.removeprefix("namespaces,")
+READ_NS = ["kubectl", "get", KINDS_NS, "-n", NS, "-o", "json"]
+READ_NAMESPACE = ["kubectl", *namespace_read(NS)]
 READ_ALL = ["kubectl", "get", KINDS, "-A", "-o", "json"]
 ENABLED = namespace(NS, {"istio-injection": "enabled"})
 STRICT = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
@@ -29,7 +43,11 @@ READ_CM = ["kubectl", "get", "configmaps", "-n", "istio-system", "-o", "json"]
 
 
 def register(fp, objects, *, read=READ_NS, root=True, prefix=(), configmaps=()):
-    fp.register([read[0], *prefix, *read[1:]], stdout=kube_list(*objects))
+    scoped = read != READ_ALL
+    fp.register([read[0], *prefix, *read[1:]],
+                stdout=kube_list(*[o for o in objects if not scoped or o.get("kind") != "Namespace"]))
+    if scoped:
+        register_namespace(fp, objects, NS, prefix)
     if root:
         fp.register(["kubectl", *prefix, *ROOT_PA], stdout=kube_list())
     fp.register([READ_CM[0], *prefix, *READ_CM[1:]], stdout=kube_list(*configmaps))
@@ -49,7 +67,7 @@ def test_one_batched_read_of_the_namespace_and_the_root_policies(fp, mesh_cli):
     register(fp, [ENABLED, *deployment_with_pods("web", sidecar="container")])
     result = mesh_cli("diagnose", NS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert calls_made(fp) == [READ_NS, ["kubectl", *ROOT_PA], READ_CM]
+    assert calls_made(fp) == [READ_NS, READ_NAMESPACE, ["kubectl", *ROOT_PA], READ_CM]
     doc = result.json()
     assert doc == {
         "success": True, "checks": [], "plan": [],
@@ -62,7 +80,7 @@ def test_context_and_kubeconfig_are_passed_on(fp, mesh_cli):
     register(fp, [ENABLED], prefix=("--kubeconfig", "/tmp/kc", "--context", "prod"))
     result = mesh_cli("diagnose", "-n", NS, "--context", "prod", "--kubeconfig", "/tmp/kc")
     assert result.exit_code == 0, result.stderr
-    assert len(fp.calls) == 3
+    assert len(fp.calls) == 4  # the namespace's kinds, its Namespace, the root policies, Istio's ConfigMaps
 
 
 def test_without_namespace_the_contexts_namespace_is_used(fp, mesh_cli):
@@ -169,8 +187,9 @@ def test_namespace_and_all_namespaces_together_is_bad_usage(fp, mesh_cli):
 def test_missing_istio_crds_fall_back_to_core_kinds(fp, mesh_cli):
     fp.register(READ_NS, returncode=1,
                 stderr='error: the server doesn\'t have a resource type "virtualservices"\n')
-    core = KINDS.split(",virtualservices")[0]
-    fp.register(["kubectl", "get", core, "-n", NS, "-o", "json"], stdout=kube_list(ENABLED))
+    core = KINDS_NS.split(",virtualservices")[0]
+    fp.register(["kubectl", "get", core, "-n", NS, "-o", "json"], stdout=kube_list())
+    register_namespace(fp, [ENABLED], NS)
     result = mesh_cli("diagnose", NS)
     assert result.exit_code == 0, result.stderr
     assert "Istio's CRDs are not installed" in result.stdout
@@ -285,7 +304,8 @@ def test_namespaces_injected_by_default_are_ist0148_not_ist0102(fp, mesh_cli):
 
 def test_unreadable_mesh_settings_are_unknown_not_an_error(fp, mesh_cli):
     for _ in range(2):
-        fp.register(READ_NS, stdout=kube_list(namespace(NS), *deployment_with_pods("web")))
+        fp.register(READ_NS, stdout=kube_list(*deployment_with_pods("web")))
+        register_namespace(fp, [namespace(NS)], NS)
         fp.register(["kubectl", *ROOT_PA], stdout=kube_list())
         fp.register(READ_CM, returncode=1, stderr='Error from server (Forbidden): configmaps is forbidden: User '
                     '"dev" cannot list resource "configmaps" in API group "" in the namespace "istio-system"\n')

@@ -14,6 +14,7 @@ from tests.helpers import (
     pod,
     register_cluster,
     register_kubectl,
+    register_namespace,
 )
 
 LABEL = ["label", "namespace", "my-app", "istio-injection=enabled", "--overwrite", "--resource-version=7"]
@@ -45,7 +46,7 @@ def test_dry_run_plans_label_and_restarts_and_changes_nothing(fp, mesh_cli):
     ]
     assert plan[0]["command"] == "kubectl " + " ".join(LABEL)
     assert plan[1]["reason"] == "2 of 2 pods lack istio-proxy"
-    assert len(fp.calls) == 2  # reads only
+    assert len(fp.calls) == 3  # reads only
 
 
 def test_dry_run_text(fp, mesh_cli):
@@ -149,7 +150,8 @@ def test_ambient_with_force_switches_to_sidecars(fp, mesh_cli):
 def test_istio_not_installed_is_refused(fp, mesh_cli):
     register_kubectl(fp, batch_read("my-app")[:-2] + ["-o", "json"], returncode=1,
                      stderr='error: the server doesn\'t have a resource type "virtualservices"\n')
-    register_kubectl(fp, batch_read("my-app", istio=False), stdout=kube_list(namespace("my-app")))
+    register_kubectl(fp, batch_read("my-app", istio=False), stdout=kube_list())
+    register_namespace(fp, [namespace("my-app")])
     result = mesh_cli("enable", "my-app", "-o", "json")
     assert result.exit_code == 3
     assert result.json()["checks"][0]["id"] == "istio-installed"
@@ -233,17 +235,28 @@ def test_verification_failure_after_enable_is_exit_1(fp, mesh_cli):
     assert "✗ deployment/web: 2 of 2 pods lack istio-proxy" in result.stdout
 
 
-def test_root_policies_forbidden_is_tolerated(fp, mesh_cli):
-    fp.register(["kubectl", *batch_read("my-app")], stdout=kube_list(*_after()))
-    fp.register(["kubectl", *ROOT_PA], returncode=1,
-                stderr='Error from server (Forbidden): peerauthentications.security.istio.io is forbidden\n')
-    fp.register(["kubectl", *CONFIGMAPS_READ], returncode=1,
+def test_unreadable_root_policies_make_the_mode_unknown_not_permissive(fp, mesh_cli):
+    fp.register(["kubectl", *batch_read("my-app")], stdout=kube_list(*_after()[1:]), occurrences=2)
+    register_namespace(fp, _after(), occurrences=2)
+    fp.register(["kubectl", *ROOT_PA], returncode=1, occurrences=2,
+                stderr='Error from server (Forbidden): peerauthentications.security.istio.io is forbidden: User "dev" '
+                       'cannot list resource "peerauthentications" in API group "security.istio.io" in the '
+                       'namespace "istio-system"\n')
+    fp.register(["kubectl", *CONFIGMAPS_READ], returncode=1, occurrences=2,
                 stderr='Error from server (Forbidden): configmaps is forbidden\n')
-    result = mesh_cli("verify", "my-app", "--no-istioctl")
-    assert result.exit_code == 0
+    result = mesh_cli("verify", "my-app", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    check = next(c for c in result.json()["checks"] if c["id"] == "mtls-mode")
+    assert check["result"] == "skip"
+    assert check["message"] == ("mTLS mode unknown: the mesh-wide policy in istio-system is not readable "
+                                "(needs list peerauthentications.security.istio.io in istio-system)")
+    assert (check["verb"], check["resource"], check["namespace"]) == (
+        "list", "peerauthentications.security.istio.io", "istio-system")
+    assert "PERMISSIVE" not in result.stdout
+    text = mesh_cli("verify", "my-app", "--no-istioctl")
     # the injector's settings unreadable: the proxy images are not compared, and it says why
     assert "- proxy images not compared with the injector's: cannot list configmaps in namespace " \
-           "istio-system (forbidden)" in result.stdout
+           "istio-system (forbidden)" in text.stdout
 
 
 def test_rerun_waits_for_a_rollout_already_under_way(fp, mesh_cli):

@@ -25,12 +25,13 @@ from tests.helpers import (
     deployment_with_pods,
     kube_list,
     namespace,
+    namespace_read,
     pod,
     register_cluster,
     register_kubectl,
 )
 
-ALL_READ = ["get", CORE_KINDS + "," + ISTIO_KINDS, "-A", "-o", "json"]
+ALL_READ = ["get", "namespaces," + CORE_KINDS + "," + ISTIO_KINDS, "-A", "-o", "json"]
 
 
 def pa(name="default", ns=NS, mode="PERMISSIVE", *, selector=None, ports=None, rv="7",
@@ -227,7 +228,7 @@ def test_permissive_reads_one_namespace_and_never_refuses(fp, mesh_cli):
     register_patch(fp, writes, pa(mode="STRICT"))
     result = mesh_cli("mtls", NS, "permissive", "-o", "json")
     assert result.exit_code == 0
-    assert calls(fp) == [["kubectl", *batch_read(NS)], ["kubectl", *ROOT_PA],
+    assert calls(fp) == [["kubectl", *batch_read(NS)], ["kubectl", *namespace_read(NS)], ["kubectl", *ROOT_PA],
                          ["kubectl", *patch_args(PA_RESOURCE, "default")]]
     assert writes.patches == [{"spec": {"mtls": {"mode": "PERMISSIVE"}}, "metadata": {"resourceVersion": "7"}}]
     assert writes.sent[0]["spec"] == {"mtls": {"mode": "PERMISSIVE"}}
@@ -271,7 +272,7 @@ def test_status_per_workload_with_sources(fp, mesh_cli):
     register_cluster(fp, objs, root_policies=[pa("default", "istio-system", "PERMISSIVE")], occurrences=2)
     result = mesh_cli("mtls", NS, "status", "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 2  # the namespace's batch and the root namespace's policies
+    assert len(fp.calls) == 3  # the namespace's batch, its Namespace, the root namespace's policies
     doc = result.json()
     rows = {r["workload"]: r for r in doc["mtls"]["workloads"]}
     assert rows["deployment/web"]["mode"] == "STRICT"

@@ -8,9 +8,24 @@ import pytest
 
 from kubectl_mesh import merge
 from tests.commands.istio_objects import NS
-from tests.helpers import calls_made, deployment_with_pods, kube_list, namespace, register_kubectl
+from tests.helpers import (
+    calls_made,
+    deployment_with_pods,
+    kube_list,
+    namespace,
+    namespace_read,
+    register_kubectl,
+    register_namespace,
+)
 
-READ = ["get", "namespaces,pods,deployments.apps,replicasets.apps", "-n", NS, "-o", "json"]
+READ = ["get", "pods,deployments.apps,replicasets.apps", "-n", NS, "-o", "json"]
+
+
+def register_read(fp, objs, kinds="pods,deployments.apps,replicasets.apps", prefix=()):
+    """The workload's namespace read: its kinds, then the Namespace by name."""
+    fp.register(["kubectl", *prefix, "get", kinds, "-n", NS, "-o", "json"],
+                stdout=kube_list(*[o for o in objs if o["kind"] != "Namespace"]))
+    register_namespace(fp, objs, NS, prefix)
 STATUS = ["rollout", "status", "deployment/web", "-n", NS, "--timeout=300s"]
 PODS = ["get", "pods", "-n", NS, "-l", "app=web", "-o", "json"]
 WANTED = {merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "256Mi", merge.PROXY_CPU_LIMIT: "1",
@@ -47,13 +62,14 @@ def _rolled_pods(requests=("200m", "256Mi"), limits=("1000m", "1Gi")) -> str:
 
 def test_patches_waits_and_verifies(fp, mesh_cli):
     objs = _cluster({"prometheus.io/scrape": "true"})
-    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_read(fp, [*objs])
     register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
     register_kubectl(fp, STATUS, stdout='deployment "web" successfully rolled out\n')
     register_kubectl(fp, PODS, stdout=_rolled_pods())
     result = mesh_cli(*ARGS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert calls_made(fp) == [["kubectl", *READ], ["kubectl", *_patch_args(WANTED)],
+    assert calls_made(fp) == [["kubectl", *READ], ["kubectl", *namespace_read(NS)],
+                              ["kubectl", *_patch_args(WANTED)],
                                            ["kubectl", *STATUS], ["kubectl", *PODS]]
     doc = result.json()
     assert doc["success"] is True
@@ -70,18 +86,18 @@ def test_patches_waits_and_verifies(fp, mesh_cli):
 
 def test_only_changed_annotations_are_patched(fp, mesh_cli):
     objs = _cluster({merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "128Mi"})
-    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_read(fp, [*objs])
     changed = {merge.PROXY_MEMORY: "256Mi"}
     register_kubectl(fp, _patch_args(changed), stdout=_patched(objs[1], changed))
     result = mesh_cli("sidecar-resources", "web", "--kind", "deployment", "-n", NS, "--cpu", "200m",
                       "--memory", "256Mi", "--no-wait", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["sidecarResources"]["previous"] == {merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "128Mi"}
-    assert len(fp.calls) == 2  # --no-wait: no rollout status, no pod check
+    assert len(fp.calls) == 3  # the reads and the patch; --no-wait: no rollout status, no pod check
 
 
 def test_second_run_plans_nothing_but_still_checks_the_rollout(fp, mesh_cli):
-    register_kubectl(fp, READ, stdout=kube_list(*_cluster(WANTED)))
+    register_read(fp, [*_cluster(WANTED)])
     register_kubectl(fp, STATUS, stdout='deployment "web" successfully rolled out\n')
     register_kubectl(fp, PODS, stdout=_rolled_pods())
     result = mesh_cli(*ARGS, "-o", "json")
@@ -92,10 +108,10 @@ def test_second_run_plans_nothing_but_still_checks_the_rollout(fp, mesh_cli):
 
 
 def test_dry_run(fp, mesh_cli):
-    register_kubectl(fp, READ, stdout=kube_list(*_cluster()))
+    register_read(fp, [*_cluster()])
     result = mesh_cli(*ARGS, "--dry-run", "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 1
+    assert len(fp.calls) == 2  # the reads only
     diff = result.json()["plan"][0]["diff"]
     assert "+        sidecar.istio.io/proxyCPU: 200m\n" in diff
     assert "+        sidecar.istio.io/proxyMemoryLimit: 1Gi\n" in diff
@@ -103,7 +119,7 @@ def test_dry_run(fp, mesh_cli):
 
 def test_conflict_rereads_and_patches_with_the_new_version(fp, mesh_cli):
     objs = _cluster()
-    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_read(fp, [*objs])
     register_kubectl(fp, _patch_args(WANTED), returncode=1,
                      stderr='Error from server (Conflict): Operation cannot be fulfilled on deployments.apps "web": '
                             'the object has been modified; please apply your changes to the latest version\n')
@@ -118,7 +134,7 @@ def test_conflict_rereads_and_patches_with_the_new_version(fp, mesh_cli):
 
 
 def test_forbidden_patch_exits_4_with_nothing_written(fp, mesh_cli):
-    register_kubectl(fp, READ, stdout=kube_list(*_cluster()))
+    register_read(fp, [*_cluster()])
     register_kubectl(fp, _patch_args(WANTED), returncode=1,
                      stderr='Error from server (Forbidden): deployments.apps "web" is forbidden: User "dev" cannot '
                             'patch resource "deployments" in API group "apps" in the namespace "my-app"\n')
@@ -131,7 +147,7 @@ def test_forbidden_patch_exits_4_with_nothing_written(fp, mesh_cli):
 
 def test_rollout_timeout_exits_4(fp, mesh_cli):
     objs = _cluster()
-    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_read(fp, [*objs])
     register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
     register_kubectl(fp, STATUS, returncode=1, stderr="error: timed out waiting for the condition\n")
     result = mesh_cli(*ARGS, "-o", "json")
@@ -142,7 +158,7 @@ def test_rollout_timeout_exits_4(fp, mesh_cli):
 
 def test_proxies_without_the_values_fail_verification(fp, mesh_cli):
     objs = _cluster()
-    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_read(fp, [*objs])
     register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
     register_kubectl(fp, STATUS, stdout="ok\n")
     register_kubectl(fp, PODS, stdout=_rolled_pods(requests=("100m", "128Mi")))
@@ -154,7 +170,7 @@ def test_proxies_without_the_values_fail_verification(fp, mesh_cli):
 
 def test_unmeshed_workload_is_warned_about(fp, mesh_cli):
     objs = [namespace(NS), *deployment_with_pods("web")]
-    register_kubectl(fp, READ, stdout=kube_list(*objs))
+    register_read(fp, [*objs])
     result = mesh_cli(*ARGS, "--dry-run", "-o", "json")
     check = result.json()["checks"][0]
     assert check["result"] == "warn" and "not in the mesh" in check["message"]
@@ -166,8 +182,7 @@ def test_statefulset(fp, mesh_cli):
            "metadata": {"name": "db", "namespace": NS, "resourceVersion": "5"},
            "spec": {"selector": {"matchLabels": {"app": "db"}},
                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": []}}}}
-    register_kubectl(fp, ["get", "namespaces,pods,statefulsets.apps,replicasets.apps", "-n", NS, "-o", "json"],
-                     stdout=kube_list(namespace(NS), sts))
+    register_read(fp, [namespace(NS), sts], kinds="pods,statefulsets.apps,replicasets.apps")
     result = mesh_cli("sidecar-resources", "sts/db", "-n", NS, "--cpu", "1", "--memory", "1Gi", "--dry-run",
                       "-o", "json")
     assert result.exit_code == 0
@@ -175,14 +190,14 @@ def test_statefulset(fp, mesh_cli):
 
 
 def test_workload_not_found_exits_1(fp, mesh_cli):
-    register_kubectl(fp, READ, stdout=kube_list(namespace(NS)))
+    register_read(fp, [namespace(NS)])
     result = mesh_cli(*ARGS)
     assert result.exit_code == 1
     assert "deployment/web not found in namespace my-app" in result.stderr
 
 
 def test_existing_limit_below_the_new_request_exits_2(fp, mesh_cli):
-    register_kubectl(fp, READ, stdout=kube_list(*_cluster({merge.PROXY_CPU_LIMIT: "100m"})))
+    register_read(fp, [*_cluster({merge.PROXY_CPU_LIMIT: "100m"})])
     result = mesh_cli("sidecar-resources", "deploy/web", "-n", NS, "--cpu", "200m", "--memory", "1Gi")
     assert result.exit_code == 2
     assert "request 200m is greater than limit 100m" in result.stderr
@@ -212,7 +227,7 @@ def test_bad_input_exits_2_with_one_line_and_no_call(fp, mesh_cli, argv, needle)
 
 
 def test_global_options_anywhere(fp, mesh_cli):
-    fp.register(["kubectl", "--context", "prod", *READ], stdout=kube_list(*_cluster(WANTED)))
+    register_read(fp, _cluster(WANTED), prefix=("--context", "prod"))
     result = mesh_cli("--context", "prod", "sidecar-resources", "--no-wait", "deploy/web", "--cpu", "200m",
                       "-n", NS, "--memory", "256Mi", "--cpu-limit", "1", "--memory-limit", "1Gi")
     assert result.exit_code == 0, result.stderr

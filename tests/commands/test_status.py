@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.commands.istio_objects import dr, service, version_pods, vs
-from tests.commands.test_diagnose import KINDS, READ_ALL, READ_NS
+from tests.commands.test_diagnose import KINDS, READ_ALL, READ_NAMESPACE, READ_NS
+from tests.commands.test_diagnose import register as register_read
 from tests.helpers import ROOT_PA, calls_made, deployment_with_pods, kube_list, namespace
 
 NS = "my-app"
@@ -32,16 +33,14 @@ def guide_namespace():
 
 
 def register(fp, objects, read=READ_NS, root=True):
-    fp.register(read, stdout=kube_list(*objects))
-    if root:
-        fp.register(["kubectl", *ROOT_PA], stdout=kube_list())
+    register_read(fp, objects, read=read, root=root)
 
 
 def test_one_screen_from_one_batched_read(fp, mesh_cli):
     register(fp, guide_namespace())
     result = mesh_cli("status", NS)
     assert result.exit_code == 0, result.stderr
-    assert calls_made(fp) == [READ_NS, ["kubectl", *ROOT_PA]]
+    assert calls_made(fp) == [READ_NS, READ_NAMESPACE, ["kubectl", *ROOT_PA]]
     assert result.stdout.splitlines() == [
         "Namespace my-app",
         "  Injection:        istio-injection=enabled",

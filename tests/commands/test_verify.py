@@ -30,7 +30,7 @@ def test_all_meshed_passes_and_reads_once(fp, mesh_cli):
     assert mtls["message"] == "mTLS mode PERMISSIVE (mesh default)"
     workloads = {w["name"]: w for w in doc["verify"]["workloads"]}
     assert workloads["api"]["layout"] == ["native"] and workloads["web"]["meshed"] == 2
-    assert len(fp.calls) == 3  # the batched read, the root namespace's policies, Istio's ConfigMaps
+    assert len(fp.calls) == 4  # the namespace's kinds, its Namespace, the root policies, Istio's ConfigMaps
 
 
 def test_pods_created_before_the_label_are_named_with_their_workload(fp, mesh_cli):
