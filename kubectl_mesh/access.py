@@ -76,3 +76,24 @@ def skipped(check_id: str, category: str, subject: str, message: str, denied: De
 
     return Check(check_id, category, subject, SKIP, message,
                  f"ask your platform team for: {denied.permission}", data=denied.as_dict())
+
+
+# What a check loses when a kind cannot be read, in the words the skip line uses.
+_EFFECT = {
+    "Node": "locality subsets were matched on pod labels only",
+    "PeerAuthentication": "mTLS checks that depend on these policies were skipped",
+    "Pod": "checks on pods and sidecars were skipped",
+    "Namespace": "checks on the namespace's injection labels were skipped",
+}
+
+
+def unread_checks(snapshot, category: str = "access") -> list:
+    """One `skip` check per kind the read was refused, naming the permission it needs."""
+    out = []
+    for (kind, _), denied in sorted(snapshot.denied.items(), key=lambda item: item[1].permission):
+        plural = denied.resource.split(".", 1)[0]
+        where = f" in {denied.namespace}" if denied.namespace and kind != "Namespace" else ""
+        effect = _EFFECT.get(kind, f"checks that need {plural} were skipped")
+        out.append(skipped("readable", category, f"{plural}{where}",
+                           f"{plural}{where} not readable: {effect} (needs {denied.permission})", denied))
+    return out

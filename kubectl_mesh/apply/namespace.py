@@ -3,6 +3,9 @@ restart of the workloads that need it, then the wait for their rollouts."""
 
 from __future__ import annotations
 
+import shlex
+
+from kubectl_mesh import errors
 from kubectl_mesh.apply import rollout
 from kubectl_mesh.apply.plan import Write, execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
@@ -22,8 +25,20 @@ def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_lab
     writer = Writer(runner, progress=progress)
     ref = ObjectRef("Namespace", "", namespace)
     restarts = rollout.restarts(runner, namespace, planned_restarts)
-    landed = execute(report, [Write([ref], ("get", "patch"), lambda: writer.label(ref, plan_labels, ns_obj)),
-                              restarts.write])
+    try:
+        change = plan_labels(ns_obj)
+    except errors.MeshError:
+        change = None  # refused: the write reports it
+    # Labels already as wanted (set by someone else): the namespace is not written, so the user
+    # needs no right on it to restart and verify their own workloads.
+    label_verbs = ("get", "patch") if change is None or not change.empty else ()
+    landed = execute(report, [Write([ref], label_verbs, lambda: writer.label(ref, plan_labels, ns_obj)),
+                              restarts.write], runner=runner)
+    if not landed and change is not None and any(
+            c.id == "permission" and c.data.get("resource") == "namespaces" for c in report.checks):
+        command = shlex.join(["kubectl", *change.kubectl_args(namespace, None)])
+        report.notes.append(f"a namespace admin can change the label for you: {command}  "
+                            "(then run this command again: it restarts and verifies what you may change)")
     if runner.dry_run:
         report.summary = dry_run_summary(report.plan)
         return None

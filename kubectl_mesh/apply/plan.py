@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kubectl_mesh import errors
-from kubectl_mesh.report import APPLIED, FAILED, Report, Step
+from kubectl_mesh.report import APPLIED, FAIL, FAILED, Check, Report, Step
 
 
 @dataclass
@@ -33,8 +33,14 @@ class Write:
         return [getattr(t, "target", None) or str(t) for t in self.targets]
 
 
-def execute(report: Report, writes: Sequence[Write]) -> bool:
-    """Run the writes in order into `report`; True when every one landed."""
+def execute(report: Report, writes: Sequence[Write], *, runner=None) -> bool:
+    """Run the writes in order into `report`; True when every one landed.
+
+    With `runner`, first ask the API server whether every write is allowed (one batch of
+    SelfSubjectAccessReviews): when one is not, nothing is written, every missing permission
+    is listed as a failed check, and the error (exit 4) says so."""
+    if runner is not None and not permitted(report, runner, writes):
+        return False
     for index, write in enumerate(writes):
         try:
             done = write.run()
@@ -64,3 +70,22 @@ def restore_notes(report: Report) -> None:
     for step in report.plan:
         if step.restore and step.status == APPLIED:
             report.notes.append(f"changed before the error: {step.target} (to undo: {step.restore})")
+
+
+def permitted(report: Report, runner, writes: Sequence[Write]) -> bool:
+    from kubectl_mesh.apply.permissions import missing
+
+    lacking = missing(runner, writes)
+    if not lacking:
+        return True
+    for denied in lacking:
+        report.add(Check("permission", "permissions", denied.resource + (f"/{denied.name}" if denied.name else ""),
+                         FAIL, f"not allowed: {denied.permission}",
+                         f"ask your platform team for: {denied.permission}", data=denied.as_dict()))
+    needed = "; ".join(d.permission for d in lacking)
+    report.error = errors.Forbidden(f"missing permission{'s' if len(lacking) != 1 else ''} for this change: "
+                                    f"{needed}; nothing was changed")
+    for write in writes:
+        for name in write.names:
+            report.notes.append(f"not changed: {name} (missing permissions)")
+    return False

@@ -310,7 +310,8 @@ def apply_split(report, runner, target, label, stable, canary, weights, force, a
                                          reason="subsets first, so that no route points at a missing subset",
                                          action="subsets"))
     execute(report, [subsets, vs_write(writer, target, vs_name, chosen, weights,
-                                       f"weights stable {weights['stable']} / canary {weights['canary']}", annotate)])
+                                       f"weights stable {weights['stable']} / canary {weights['canary']}", annotate)],
+            runner=runner)
     return report
 
 
@@ -360,7 +361,8 @@ def _shift(settings, report, target, runner, chosen, new_weights, force, reason)
     if report.refused:
         return report
     writer = Writer(runner, progress=progress)
-    execute(report, [vs_write(writer, target, name_of(target.virtual_service), chosen, new_weights, reason)])
+    execute(report, [vs_write(writer, target, name_of(target.virtual_service), chosen, new_weights, reason)],
+            runner=runner)
     return report
 
 

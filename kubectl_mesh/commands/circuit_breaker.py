@@ -151,7 +151,8 @@ def set_command(settings, svc, force, **options):
 def _write(report, runner, ref, merged, current, reason):
     writer = Writer(runner, progress=progress)
     execute(report, [Write([ref], ("get", "create", "patch"),
-                           lambda: writer.apply(ref, merged, current, reason=reason, action="circuit-breaker"))])
+                           lambda: writer.apply(ref, merged, current, reason=reason, action="circuit-breaker"))],
+            runner=runner)
 
 
 @mesh_command("remove", context_settings=CONTEXT)

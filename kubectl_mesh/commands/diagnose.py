@@ -155,7 +155,13 @@ def command(settings, files, fail_on, mesh_config, suppress, ns):
         else:
             found, title, source, notes, snap = online(settings, ns, mesh_file)
         kept, suppressed = suppression.split(found, rules, snap)
-    return build_report(kept, fail_on=fail_on, title=title, source=source, notes=notes, suppressed=suppressed)
+    report = build_report(kept, fail_on=fail_on, title=title, source=source, notes=notes, suppressed=suppressed)
+    if not files:
+        from kubectl_mesh.access import unread_checks
+
+        # What this user could not read, each with the permission it needs (never failing).
+        report.checks += unread_checks(snap)
+    return report
 
 
 @contextlib.contextmanager

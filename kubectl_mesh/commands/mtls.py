@@ -226,7 +226,7 @@ def command(settings, ns, mode, force):
     ref = ObjectRef("PeerAuthentication", namespace, name)
     execute(report, [Write([ref], ("get", "create", "patch"),
                            lambda: writer.apply(ref, merged, existing, reason=f"namespace-wide mode {wanted}",
-                                                action="mtls"))])
+                                                action="mtls"))], runner=runner)
     return report
 
 

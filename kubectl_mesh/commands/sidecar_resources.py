@@ -131,7 +131,7 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
     annotate = Write([object_ref], ("get", "patch"),
                      lambda: writer.patch(object_ref, lambda current: merge.annotations_patch(current, values),
                                           obj, reason=f"pod template annotations {described}", action="annotate"))
-    if not execute(report, [annotate]) or settings.dry_run:
+    if not execute(report, [annotate], runner=runner) or settings.dry_run:
         return report
     step = report.plan[-1]
     if not wait:

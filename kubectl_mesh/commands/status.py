@@ -204,7 +204,8 @@ def render_screen(screen: dict) -> list[str]:
                         for level in ("error", "warning", "info"))
     lines.append(row("Findings", f"{counted} (kubectl mesh diagnose {ns})" if total else "none"))
     for i, missing in enumerate(screen.get("unreadable") or []):
-        lines.append(row("Not readable" if i == 0 else "", f"needs {missing['permission']}"))
+        label = "Not readable:" if i == 0 else ""
+        lines.append(f"  {label:<{LABEL_WIDTH}}needs {missing['permission']}")
     return lines
 
 

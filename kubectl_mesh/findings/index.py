@@ -281,6 +281,9 @@ class MeshIndex:
         if not _TOPOLOGY.isdisjoint(labels):
             node_name = (pod.get("spec") or {}).get("nodeName") or ""
             node = self.snapshot.get("Node", None, node_name) if node_name else None
+            if node is None and not self.snapshot.readable("Node"):
+                # The user may not read nodes: their labels are unknown, so no finding on a guess.
+                return all(own.get(key, value) == value for key, value in labels.items())
             own = endpoint_labels(own, node_name, mesh.labels_of(node) if node else None)
         return all(key in own and own[key] == value for key, value in labels.items())
 

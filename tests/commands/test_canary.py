@@ -30,7 +30,7 @@ from tests.commands.istio_objects import (
     vs,
     weighted,
 )
-from tests.helpers import kube_list, register_kubectl
+from tests.helpers import api_calls, kube_list, register_kubectl
 
 SET = ("canary", "my-app", "--stable", "v1", "--canary", "v2", "--weight", "10", "-n", NS)
 ROLES = '{"canary":"canary","stable":"stable"}'
@@ -212,7 +212,7 @@ def test_dry_run_text(fp, mesh_cli):
            "[planned]" in result.stdout
     assert "    +++ b/destinationrule/my-app -n my-app" in result.stdout
     assert "2 planned" in result.stdout
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
 
 
 def test_second_run_plans_nothing(fp, mesh_cli):
@@ -227,10 +227,10 @@ def test_second_run_plans_nothing(fp, mesh_cli):
         obj["metadata"].update(resourceVersion=rv, creationTimestamp="2024-05-01T00:00:00Z")
         stored.append(obj)
     register_service_read(fp, [service(), *_pods(), *stored])
-    before = len(fp.calls)
+    before = len(api_calls(fp))
     result = mesh_cli(*SET, "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == before + 1  # the read only
+    assert len(api_calls(fp)) == before + 1  # the read only
     assert [s["status"] for s in result.json()["plan"]] == ["unchanged", "unchanged"]
 
 
@@ -240,7 +240,7 @@ def test_refuses_when_canary_labels_select_no_ready_pod(fp, mesh_cli):
     register_service_read(fp, objs)
     result = mesh_cli(*SET, "-o", "json")
     assert result.exit_code == 3
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
     doc = result.json()
     assert doc["success"] is False and doc["plan"] == []
     failed = [c for c in doc["checks"] if c["result"] == "fail"]
@@ -288,7 +288,7 @@ def test_refuses_several_destination_rules_for_the_host(fp, mesh_cli):
     check = next(c for c in result.json()["checks"] if c["id"] == "single-destination-rule")
     assert check["objects"] == ["a-rule", "b-rule"]
     assert "2 DestinationRules define host my-app.my-app.svc.cluster.local: a-rule, b-rule" in check["message"]
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
 
 
 def test_force_with_several_rules_changes_the_oldest(fp, mesh_cli):
@@ -382,7 +382,7 @@ def test_conflict_every_time_gives_up_without_overwriting(fp, mesh_cli):
     assert doc["error"]["type"] == "Conflict"
     assert "gave up after 5 attempts, nothing was overwritten" in doc["error"]["message"]
     assert "not changed: destinationrule/my-app" in result.stdout or doc["plan"] == []
-    assert fp.call_count(["kubectl", "create", fp.any()]) == 0  # no route to missing subsets
+    assert fp.call_count(["kubectl", "create", "-f", "-", "-o", "json"]) == 0  # no route to missing subsets
 
 
 def test_already_exists_on_create_merges_into_the_new_object(fp, mesh_cli):
@@ -429,7 +429,7 @@ def test_forbidden_first_write_leaves_nothing_written(fp, mesh_cli):
     assert result.exit_code == 4
     assert "not changed: destinationrule/my-app" in result.stdout
     assert "not changed: virtualservice/my-app" in result.stdout
-    assert fp.call_count(["kubectl", "create", fp.any()]) == 0
+    assert fp.call_count(["kubectl", "create", "-f", "-", "-o", "json"]) == 0
     state = Path(os.environ["KUBECTL_MESH_STATE_DIR"])
     assert [p for p in state.rglob("*") if p.is_file()] == []  # no backup of a version not changed
 
@@ -478,7 +478,7 @@ def test_bad_input_exits_2_before_any_call(fp, mesh_cli, argv, needle):
     assert result.exit_code == 2, result.stdout
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert len(fp.calls) == 0
+    assert len(api_calls(fp)) == 0
 
 
 # -- subcommands and parsing ----------------------------------------------------------------------
@@ -527,10 +527,10 @@ def test_promote_steps_then_full_then_nothing(fp, mesh_cli):
     assert [c["result"] for c in result.json()["checks"]] == ["pass", "pass"]
 
     register_service_read(fp, [service(), *_pods(), _guide_dr(), _guide_vs(0, 100)])
-    before = len(fp.calls)
+    before = len(api_calls(fp))
     result = mesh_cli("canary", "promote", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == before + 1
+    assert len(api_calls(fp)) == before + 1
     assert result.json()["plan"][0]["status"] == "unchanged"
 
 
@@ -548,7 +548,7 @@ def test_promote_refuses_when_the_canary_has_no_ready_pod(fp, mesh_cli):
     register_service_read(fp, [service(), *version_pods("v1", 1), _guide_dr(), _guide_vs()])
     result = mesh_cli("canary", "promote", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 3
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
 
 
 def test_promote_without_a_canary_fails(fp, mesh_cli):
@@ -579,10 +579,10 @@ def test_rollback_changes_only_the_route_and_is_idempotent(fp, mesh_cli):
     assert writes.sent[0]["spec"]["http"] == [weighted(("stable", 100), ("canary", 0))]
     assert result.json()["plan"][0]["reason"] == "stable back to 100 (was 0), canary 0 (was 100)"
     register_service_read(fp, [service(), *version_pods("v1", 1), _guide_dr(), _guide_vs(100, 0)])
-    before = len(fp.calls)
+    before = len(api_calls(fp))
     again = mesh_cli("canary", "rollback", "my-app", "-n", NS, "-o", "json")
     assert again.exit_code == 0
-    assert len(fp.calls) == before + 1
+    assert len(api_calls(fp)) == before + 1
     assert again.json()["plan"][0]["status"] == "unchanged"
 
 
@@ -590,7 +590,7 @@ def test_rollback_dry_run(fp, mesh_cli):
     register_service_read(fp, [service(), *_pods(), _guide_dr(), _guide_vs(50, 50)])
     result = mesh_cli("canary", "rollback", "my-app", "-n", NS, "--dry-run", "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
     diff = result.json()["plan"][0]["diff"]
     assert "-      weight: 50\n+      weight: 100\n" in diff
 
@@ -607,7 +607,7 @@ def test_status(fp, mesh_cli):
     text = mesh_cli("canary", "status", "my-app", "-n", NS).stdout
     assert "canary           canary     10%      1/1  version=v2" in text
     assert text.rstrip().endswith("stable stable 90%, canary canary 10%")
-    assert len(fp.calls) == 2  # reads only
+    assert len(api_calls(fp)) == 2  # reads only
 
 
 def test_status_fails_when_a_weighted_subset_has_no_ready_pod(fp, mesh_cli):

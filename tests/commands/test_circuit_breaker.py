@@ -23,7 +23,7 @@ from tests.commands.istio_objects import (
     subset,
     version_pods,
 )
-from tests.helpers import register_kubectl
+from tests.helpers import api_calls, register_kubectl
 
 GUIDE_POLICY = {
     "connectionPool": {
@@ -106,7 +106,7 @@ def test_second_run_plans_nothing(fp, mesh_cli):
     register_service_read(fp, [service(), dr(policy=GUIDE_POLICY)])
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
     assert result.json()["plan"][0]["status"] == "unchanged"
 
 
@@ -114,7 +114,7 @@ def test_dry_run_shows_the_diff(fp, mesh_cli):
     register_service_read(fp, [service(), dr(subsets=[subset("stable", "v1")])])
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "--dry-run")
     assert result.exit_code == 0
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
     assert "~ circuit-breaker destinationrule/my-app: connectionPool and outlierDetection in the top-level " \
            "trafficPolicy [planned]" in result.stdout
     assert "    +    outlierDetection:" in result.stdout
@@ -126,7 +126,7 @@ def test_refuses_several_rules_and_names_them(fp, mesh_cli):
     register_service_read(fp, [service(), *rules], occurrences=2)
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 3
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
     check = result.json()["checks"][0]
     assert check["result"] == "fail" and check["objects"] == ["first", "second"]
     assert "Istio keeps only the first one's traffic policy" in check["message"]
@@ -196,7 +196,7 @@ def test_bad_values_exit_2_before_any_call(fp, mesh_cli, argv, needle):
     assert result.exit_code == 2, result.stdout
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert len(fp.calls) == 0
+    assert len(api_calls(fp)) == 0
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -210,7 +210,7 @@ def test_bad_usage_exits_2(fp, mesh_cli, argv, needle):
     result = mesh_cli(*argv)
     assert result.exit_code == 2
     assert needle in result.stderr
-    assert len(fp.calls) == 0
+    assert len(api_calls(fp)) == 0
 
 
 def test_h2_policy_is_case_insensitive(fp, mesh_cli):
@@ -242,9 +242,9 @@ def test_remove_drops_an_emptied_policy_and_twice_plans_nothing(fp, mesh_cli):
     assert writes.patches[0]["spec"] == {"trafficPolicy": None}
     assert writes.sent[0]["spec"] == {"host": "my-app"}
     register_service_read(fp, [service(), dr()])
-    before = len(fp.calls)
+    before = len(api_calls(fp))
     again = mesh_cli("circuit-breaker", "remove", "my-app", "-n", NS, "-o", "json")
-    assert again.exit_code == 0 and len(fp.calls) == before + 1
+    assert again.exit_code == 0 and len(api_calls(fp)) == before + 1
     assert again.json()["plan"][0]["status"] == "unchanged"
 
 

@@ -7,6 +7,7 @@ import json
 from tests.helpers import (
     CONFIGMAPS_READ,
     ROOT_PA,
+    api_calls,
     batch_read,
     deployment_with_pods,
     kube_list,
@@ -46,7 +47,7 @@ def test_dry_run_plans_label_and_restarts_and_changes_nothing(fp, mesh_cli):
     ]
     assert plan[0]["command"] == "kubectl " + " ".join(LABEL)
     assert plan[1]["reason"] == "2 of 2 pods lack istio-proxy"
-    assert len(fp.calls) == 3  # reads only
+    assert len(api_calls(fp)) == 3  # reads only
 
 
 def test_dry_run_text(fp, mesh_cli):

@@ -21,6 +21,7 @@ from tests.helpers import (
     CORE_KINDS,
     ISTIO_KINDS,
     ROOT_PA,
+    api_calls,
     batch_read,
     deployment_with_pods,
     kube_list,
@@ -106,7 +107,7 @@ def test_strict_refused_while_pods_lack_sidecars(fp, mesh_cli):
     register_all(fp, [*meshed_namespace(*legacy, stray)])
     result = mesh_cli("mtls", NS, "strict", "-o", "json")
     assert result.exit_code == 3
-    assert len(fp.calls) == 1  # no write
+    assert len(api_calls(fp)) == 1  # no write
     doc = result.json()
     assert doc["success"] is False and doc["plan"] == []
     check = next(c for c in doc["checks"] if c["id"] == "sidecars")
@@ -185,7 +186,7 @@ def test_second_run_plans_nothing(fp, mesh_cli):
     register_all(fp, [*meshed_namespace(), pa(mode="STRICT")])
     result = mesh_cli("mtls", NS, "strict", "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
     assert result.json()["plan"][0]["status"] == "unchanged"
     assert "already so" in result.json()["plan"][0]["reason"]
 
@@ -194,7 +195,7 @@ def test_dry_run_diff(fp, mesh_cli):
     register_all(fp, [*meshed_namespace(), pa(mode="PERMISSIVE")])
     result = mesh_cli("mtls", NS, "strict", "--dry-run", "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 1
+    assert len(api_calls(fp)) == 1
     diff = result.json()["plan"][0]["diff"]
     assert "-    mode: PERMISSIVE\n+    mode: STRICT\n" in diff
 
@@ -272,7 +273,7 @@ def test_status_per_workload_with_sources(fp, mesh_cli):
     register_cluster(fp, objs, root_policies=[pa("default", "istio-system", "PERMISSIVE")], occurrences=2)
     result = mesh_cli("mtls", NS, "status", "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 3  # the namespace's batch, its Namespace, the root namespace's policies
+    assert len(api_calls(fp)) == 3  # the namespace's batch, its Namespace, the root namespace's policies
     doc = result.json()
     rows = {r["workload"]: r for r in doc["mtls"]["workloads"]}
     assert rows["deployment/web"]["mode"] == "STRICT"
@@ -312,7 +313,7 @@ def test_bad_input_exits_2_before_any_call(fp, mesh_cli, argv, needle):
     assert result.exit_code == 2, result.stdout
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert len(fp.calls) == 0
+    assert len(api_calls(fp)) == 0
 
 
 @pytest.mark.parametrize("argv", [

@@ -9,7 +9,7 @@ import pytest
 from kubectl_mesh import merge
 from tests.commands.istio_objects import NS
 from tests.helpers import (
-    calls_made,
+    api_calls,
     deployment_with_pods,
     kube_list,
     namespace,
@@ -68,8 +68,8 @@ def test_patches_waits_and_verifies(fp, mesh_cli):
     register_kubectl(fp, PODS, stdout=_rolled_pods())
     result = mesh_cli(*ARGS, "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert calls_made(fp) == [["kubectl", *READ], ["kubectl", *namespace_read(NS)],
-                              ["kubectl", *_patch_args(WANTED)],
+    assert api_calls(fp) == [["kubectl", *READ], ["kubectl", *namespace_read(NS)],
+                             ["kubectl", *_patch_args(WANTED)],
                                            ["kubectl", *STATUS], ["kubectl", *PODS]]
     doc = result.json()
     assert doc["success"] is True
@@ -93,7 +93,7 @@ def test_only_changed_annotations_are_patched(fp, mesh_cli):
                       "--memory", "256Mi", "--no-wait", "-o", "json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["sidecarResources"]["previous"] == {merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "128Mi"}
-    assert len(fp.calls) == 3  # the reads and the patch; --no-wait: no rollout status, no pod check
+    assert len(api_calls(fp)) == 3  # the reads and the patch; --no-wait: no rollout status, no pod check
 
 
 def test_second_run_plans_nothing_but_still_checks_the_rollout(fp, mesh_cli):
@@ -111,7 +111,7 @@ def test_dry_run(fp, mesh_cli):
     register_read(fp, [*_cluster()])
     result = mesh_cli(*ARGS, "--dry-run", "-o", "json")
     assert result.exit_code == 0
-    assert len(fp.calls) == 2  # the reads only
+    assert len(api_calls(fp)) == 2  # the reads only
     diff = result.json()["plan"][0]["diff"]
     assert "+        sidecar.istio.io/proxyCPU: 200m\n" in diff
     assert "+        sidecar.istio.io/proxyMemoryLimit: 1Gi\n" in diff
@@ -223,7 +223,7 @@ def test_bad_input_exits_2_with_one_line_and_no_call(fp, mesh_cli, argv, needle)
     assert result.exit_code == 2, result.stdout
     assert needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert len(fp.calls) == 0
+    assert len(api_calls(fp)) == 0
 
 
 def test_global_options_anywhere(fp, mesh_cli):
