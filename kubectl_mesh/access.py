@@ -38,7 +38,8 @@ class Denied:
     def permission(self) -> str:
         """`list peerauthentications.security.istio.io in istio-system`, `get namespaces/my-app`,
         `list nodes at the cluster scope`: what to ask the platform team for."""
-        target = f"{self.resource}/{self.name}" if self.name else self.resource
+        # A subresource (pods/portforward) is asked for as such; a name only on a resource.
+        target = f"{self.resource}/{self.name}" if self.name and "/" not in self.resource else self.resource
         if self.namespace is None:
             return f"{self.verb} {target} at the cluster scope"
         if self.resource == "namespaces":

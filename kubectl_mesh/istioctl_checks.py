@@ -97,6 +97,15 @@ def _inspect(runner, namespace: str, target: Target) -> list[Check]:
         checks += checks_from_routes(target, parse_routes(routes, carry_name=False))
     except errors.ToolMissing:
         raise
+    except errors.Forbidden as exc:
+        # istioctl needs more than a namespace's rights (istio-system, port-forward): a skip that
+        # names the permission, not a warning about the workload.
+        from kubectl_mesh.access import Denied, parse_forbidden, skipped
+
+        denied = parse_forbidden(exc.message) or Denied("get", "pods", namespace)
+        checks.append(skipped("istioctl-failed", CATEGORY, target.workload,
+                              f"{target.workload}: istioctl checks skipped for pod {target.pod}: istioctl was "
+                              f"refused (needs {denied.permission})", denied))
     except errors.MeshError as exc:
         checks.append(Check("istioctl-failed", CATEGORY, target.workload, WARN,
                             f"{target.workload}: istioctl failed for pod {target.pod}: {exc.message}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import validate
+from kubectl_mesh import errors, validate
 from kubectl_mesh.cluster_names import complete_pods
 from kubectl_mesh.command import mesh_command
 from kubectl_mesh.istioctl_checks import Target, checks_from_describe, describe_args
@@ -26,7 +26,10 @@ def command(settings, pod):
     validate.resource_name(pod, what="pod name")
     runner = settings.runner()
     namespace = settings.resolve_namespace(None, runner)
-    text = runner.istioctl(*describe_args(pod, namespace))
+    try:
+        text = runner.istioctl(*describe_args(pod, namespace))
+    except errors.Forbidden as exc:
+        return local_describe(runner, pod, namespace, exc)
     parsed = parse_describe(text)
     if parsed.get("pod") and not parsed["pod"].get("namespace"):
         # istioctl prints the namespace only when it differs from -n.
@@ -34,4 +37,21 @@ def command(settings, pod):
     report = Report(text=text.rstrip("\n").splitlines())
     report.add(*checks_from_describe(Target(f"pod/{pod}", pod), parsed, namespace))
     report.data["describe"] = parsed
+    return report
+
+
+def local_describe(runner, pod: str, namespace: str, refused: errors.Forbidden) -> Report:
+    """istioctl needs more than this user has: say which permission, and show what the plugin
+    computes from the namespace's objects instead (describe_local)."""
+    from kubectl_mesh.access import Denied, parse_forbidden, skipped
+    from kubectl_mesh.describe_local import describe
+    from kubectl_mesh.snapshot import read_cluster
+
+    denied = parse_forbidden(refused.message) or Denied("get", "pods", namespace)
+    lines, data = describe(read_cluster(runner, namespace=namespace), pod, namespace)
+    report = Report(text=lines)
+    report.add(skipped("istioctl-describe", "istioctl", f"pod/{pod}",
+                       f"istioctl x describe refused (needs {denied.permission}); shown from the namespace's "
+                       "objects instead, without the proxy's live configuration", denied))
+    report.data["describe"] = {**data, "source": "kubectl-mesh"}
     return report

@@ -32,7 +32,22 @@ def command(settings, pod, route_name):
     args = routes_args(pod, namespace)
     if route_name is not None:
         args += ["--name", route_name]
-    text = runner.istioctl(*args)
+    try:
+        text = runner.istioctl(*args)
+    except errors.Forbidden as exc:
+        # The routes Envoy holds come only from the proxy itself: say what istioctl lacked, and
+        # where to look with this user's rights (describe shows the VirtualService routes).
+        from kubectl_mesh.access import Denied, parse_forbidden, skipped
+
+        denied = parse_forbidden(exc.message) or Denied("create", "pods/portforward", namespace)
+        report = Report()
+        report.add(skipped("istioctl-routes", "istioctl", f"pod/{pod}",
+                           f"istioctl proxy-config routes refused (needs {denied.permission}); the proxy's "
+                           f"routes cannot be read without it: `kubectl mesh describe {pod} -n {namespace}` "
+                           "shows the VirtualService routes from the namespace's objects", denied))
+        report.data["routes"] = None
+        report.data["pod"] = {"name": pod, "namespace": namespace}
+        return report
     rows = parse_routes(text, carry_name=False)
     report = Report(text=text.rstrip("\n").splitlines())
     report.add(*checks_from_routes(Target(f"pod/{pod}", pod), rows))

@@ -84,3 +84,58 @@ def test_empty_routes_is_a_warning(fp, mesh_cli, output):
     result = mesh_cli("routes", "web-1", "-n", "my-app", "-o", output)
     assert result.exit_code == 0
     assert "has no routes" in result.stdout
+
+
+ISTIOCTL_FORBIDDEN = ('Error: failed to execute command on istiod: pods is forbidden: User "dev" cannot list resource '
+                      '"pods" in API group "" in the namespace "istio-system"\n')
+
+
+def test_describe_refused_by_istioctl_falls_back_to_the_namespace_objects(fp, mesh_cli):
+    from tests.commands.istio_objects import dr, service, version_pods, vs
+    from tests.helpers import ROOT_PA, register_cluster
+
+    pods = version_pods("v1", 1)
+    pod = next(p for p in pods if p["kind"] == "Pod")["metadata"]["name"]
+    fp.register(["istioctl", "x", "describe", "pod", pod, "-n", "my-app"], returncode=1, stderr=ISTIOCTL_FORBIDDEN)
+    subsets = [{"name": "stable", "labels": {"version": "v1"}}, {"name": "canary", "labels": {"version": "v2"}}]
+    route = [{"route": [{"destination": {"host": "my-app", "subset": "stable"}, "weight": 90},
+                        {"destination": {"host": "my-app", "subset": "canary"}, "weight": 10}]}]
+    register_cluster(fp, [*pods, service(), dr(subsets=subsets), vs(http=route),
+                          {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "my-app"}}])
+    fp.register(["kubectl", *ROOT_PA], stdout='{"items": []}')
+    result = mesh_cli("describe", pod, "-n", "my-app", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    skip = next(c for c in doc["checks"] if c["id"] == "istioctl-describe")
+    assert skip["result"] == "skip"
+    assert "needs list pods in istio-system" in skip["message"]
+    assert (skip["verb"], skip["resource"], skip["namespace"]) == ("list", "pods", "istio-system")
+    described = doc["describe"]
+    assert described["source"] == "kubectl-mesh"
+    assert described["services"] == [{"name": "my-app", "ports": ["80/TCP"]}]
+    assert described["destinationRules"][0]["matchingSubsets"] == ["stable"]
+    assert [s["percent"] for s in described["virtualServices"][0]["routes"][0]] == [90, 10]
+    assert described["mtls"]["mode"] == "PERMISSIVE"
+
+
+def test_routes_refused_by_istioctl_says_which_permission(fp, mesh_cli):
+    fp.register(["istioctl", "proxy-config", "routes", "web-1", "-n", "my-app"], returncode=1,
+                stderr='Error: pods "web-1" is forbidden: User "dev" cannot create resource "pods/portforward" in API '
+                       'group "" in the namespace "my-app"\n')
+    result = mesh_cli("routes", "web-1", "-n", "my-app", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    check = result.json()["checks"][0]
+    assert check["result"] == "skip" and "needs create pods/portforward in my-app" in check["message"]
+    assert "kubectl mesh describe web-1 -n my-app" in check["message"]
+
+
+def test_verify_skips_istioctl_checks_istioctl_was_refused_naming_the_permission(fp, mesh_cli):
+    from tests.helpers import deployment_with_pods, namespace, register_cluster
+
+    objs = [namespace("my-app", {"istio-injection": "enabled"}), *deployment_with_pods("web", sidecar="container")]
+    register_cluster(fp, objs)
+    fp.register(["istioctl", "x", "describe", "pod", fp.any()], returncode=1, stderr=ISTIOCTL_FORBIDDEN)
+    result = mesh_cli("verify", "my-app", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    check = next(c for c in result.json()["checks"] if c["id"] == "istioctl-failed")
+    assert check["result"] == "skip" and "needs list pods in istio-system" in check["message"]
