@@ -23,7 +23,7 @@ from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.mesh import format_labels, meta, name_of
-from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report, gate
+from kubectl_mesh.report import PASS, WARN, Check, Report, gate
 from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
 
 MODES = ("strict", "permissive", "status")
@@ -102,9 +102,12 @@ def check_sidecars(report: Report, snapshot, namespace: str, force: bool) -> lis
 
 def check_clients(report: Report, snapshot, namespace: str, complete: bool) -> list[dict]:
     if not complete:
-        report.add(Check("clients", "clients", "cluster", SKIP,
-                         "could not list pods in other namespaces (forbidden): clients without sidecars "
-                         "elsewhere were not checked"))
+        from kubectl_mesh.access import Denied
+
+        denied = Denied("list", "pods", None)
+        report.add(skipped("clients", "clients", "cluster",
+                           "clients without sidecars in other namespaces were not checked: pods in other "
+                           f"namespaces are not readable (needs {denied.permission})", denied))
         return []
     groups = inventory.unmeshed_clients(snapshot, namespace)
     clients = [{"namespace": g.ref.namespace, "workload": str(g.ref), "pods": len(g.pods)} for g in groups]

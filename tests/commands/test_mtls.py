@@ -179,7 +179,9 @@ def test_strict_when_listing_all_namespaces_is_forbidden(fp, mesh_cli):
     assert result.exit_code == 0, result.stderr
     assert calls(fp)[1] == ["kubectl", *batch_read(NS)]
     check = next(c for c in result.json()["checks"] if c["id"] == "clients")
-    assert check["result"] == "skip" and "forbidden" in check["message"]
+    assert check["result"] == "skip"
+    assert "not readable (needs list pods at the cluster scope)" in check["message"]
+    assert (check["verb"], check["resource"], check["namespace"]) == ("list", "pods", None)
 
 
 def test_second_run_plans_nothing(fp, mesh_cli):
