@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubectl_mesh import errors
+from kubectl_mesh.text import printable
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 PLANNED, APPLIED, UNCHANGED, FAILED = "planned", "applied", "unchanged", "failed"
@@ -152,23 +153,28 @@ def _paint(text: str, code: str, colour: bool) -> str:
 
 
 def render_text(report: Report, colour: bool = False) -> str:
+    """The report for a terminal. Names, messages and annotations come from the cluster
+    or from manifests: every piece is shown with its control characters escaped
+    (text.printable), so no object can move the cursor, clear the screen or forge a
+    line; only the renderer's own line breaks and colours reach the terminal."""
+    out = printable
     lines: list[str] = []
     if report.title:
-        lines.append(report.title)
-    lines.extend(report.text)
+        lines.append(out(report.title))
+    lines.extend(out(line) for line in report.text)
     if report.plan:
         if lines:
             lines.append("")
         lines.append("Plan:")
         for step in report.plan:
             mark = _paint(_STEP_SYMBOLS.get(step.status, "?"), _STEP_COLOURS.get(step.status, "0"), colour)
-            lines.append(f"{mark} {step.action} {step.target}: {step.reason} [{step.status}]")
+            lines.append(f"{mark} {out(step.action)} {out(step.target)}: {out(step.reason)} [{out(step.status)}]")
             if step.command:
-                lines.append(f"    $ {step.command}")
+                lines.append(f"    $ {out(step.command)}")
             if step.diff:
-                lines.extend("    " + line for line in step.diff.rstrip("\n").splitlines())
+                lines.extend("    " + out(line) for line in step.diff.rstrip("\n").splitlines())
             if step.restore:
-                lines.append(f"    restore: {step.restore}")
+                lines.append(f"    restore: {out(step.restore)}")
     if report.checks:
         if lines:
             lines.append("")
@@ -176,19 +182,19 @@ def render_text(report: Report, colour: bool = False) -> str:
         for check in report.checks:
             if check.category != current and len({c.category for c in report.checks}) > 1:
                 current = check.category
-                lines.append(f"{current}")
+                lines.append(out(current))
             mark = _paint(_SYMBOLS.get(check.result, "?"), _COLOURS.get(check.result, "0"), colour)
-            lines.append(f"{mark} {check.message}")
+            lines.append(f"{mark} {out(check.message)}")
             if check.result in (WARN, FAIL) and check.hint:
-                for hint_line in check.hint.splitlines():
-                    lines.append(f"    {hint_line}")
+                for hint_line in str(check.hint).split("\n"):
+                    lines.append(f"    {out(hint_line)}")
     for note in report.notes:
-        lines.append(note)
+        lines.append(out(note))
     summary = report.summary or default_summary(report)
     if summary:
         if lines:
             lines.append("")
-        lines.append(summary)
+        lines.append(out(summary))
     return "\n".join(lines) + "\n"
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 import shlex
 
-# C0 and C1 controls, DEL, and the Unicode format characters that reorder or hide
+# C0 (but tab) and C1 controls, DEL, and the Unicode format characters that reorder or hide
 # text (bidirectional overrides and isolates, zero-width characters, BOM).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

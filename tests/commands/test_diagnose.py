@@ -418,3 +418,17 @@ def test_suppress_online_reads_the_annotation_from_the_cluster_object(fp, mesh_c
     register(fp, [quiet, *deployment_with_pods("web")])
     doc = mesh_cli("diagnose", NS, "-o", "json").json()
     assert doc["checks"] == [] and [c["id"] for c in doc["suppressed"]] == ["MESH-INJ-001"]
+
+
+def test_text_output_escapes_control_characters_from_manifests_and_json_stays_exact(tmp_path, mesh_cli):
+    """A name from a manifest cannot clear the screen, set the terminal's title or
+    forge a line of its own; the JSON document carries it exactly."""
+    hostile = "web\x1b[2J\x1b]0;pwned\x07\n✓ all good"
+    manifest = tmp_path / "hostile.json"
+    manifest.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        ENABLED, deployment(hostile, NS, template_annotations=LOW)]}))
+    text = mesh_cli("diagnose", "-f", str(manifest)).stdout
+    assert not any(c in text for c in "\x1b\x07\r") and "\n✓ all good" not in text
+    assert "web\\x1b[2J\\x1b]0;pwned\\x07\\n✓ all good" in text
+    doc = mesh_cli("diagnose", "-f", str(manifest), "-o", "json").json()
+    assert any(c["object"]["name"] == hostile for c in doc["checks"])
