@@ -25,6 +25,9 @@ class MeshError(Exception):
         super().__init__(message)
         self.message = message
         self.command = command
+        # The plan step of the write this error stopped, when it has one to show
+        # (e.g. a write whose answer was lost, read again).
+        self.step = None
 
     def __str__(self) -> str:
         return self.message
@@ -83,8 +86,10 @@ class NotFound(MeshError):
     kind = "NotFound"
 
 
-class Conflict(MeshError):
-    """409 from the API server: the object changed since it was read."""
+class Conflict(EnvironmentProblem):
+    """409 from the API server: the object changed since it was read. The writer
+    reads again and retries; one that escapes (it kept changing) is the
+    environment's doing, not a failed check."""
 
     kind = "Conflict"
 

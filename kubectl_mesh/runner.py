@@ -285,6 +285,9 @@ def classify_failure(tool: str, shown: str, code: int, err: str, out: str) -> er
         return _REASONS[match["reason"]](message, command=shown)
     if "is forbidden" in lowered or "forbidden" in line.lower():
         return errors.Forbidden(message, command=shown)
+    if "internal error occurred" in lowered or "the server is currently unable to handle the request" in lowered \
+            or "service unavailable" in lowered:
+        return errors.ServerError(message, command=shown)  # a 500/503 that kubectl printed without its reason
     if "the object has been modified" in lowered:
         return errors.Conflict(message, command=shown)
     if "already exists" in lowered:

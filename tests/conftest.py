@@ -14,6 +14,8 @@ from tests.helpers import CliResult
 def _isolated_state(tmp_path, monkeypatch):
     """Backups and other state go to a temporary directory, never the user's."""
     monkeypatch.setenv("KUBECTL_MESH_STATE_DIR", str(tmp_path / "state"))
+    # No kubeconfig of the machine's: the backups' cluster is resolved from files.
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
     monkeypatch.delenv("NO_COLOR", raising=False)
 
 

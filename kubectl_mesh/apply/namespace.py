@@ -7,7 +7,7 @@ import shlex
 
 from kubectl_mesh import errors
 from kubectl_mesh.apply import rollout
-from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.report import Report, dry_run_summary
 
@@ -24,7 +24,7 @@ def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_lab
     namespace = ns_obj["metadata"]["name"]
     writer = Writer(runner, progress=progress)
     ref = ObjectRef("Namespace", "", namespace)
-    restarts = rollout.restarts(runner, namespace, planned_restarts)
+    restarts = rollout.restarts(runner, namespace, planned_restarts, snapshot)
     try:
         change = plan_labels(ns_obj)
     except errors.MeshError:
@@ -32,8 +32,8 @@ def relabel_and_restart(report: Report, runner, snapshot, ns_obj: dict, plan_lab
     # Labels already as wanted (set by someone else): the namespace is not written, so the user
     # needs no right on it to restart and verify their own workloads.
     label_verbs = ("get", "patch") if change is None or not change.empty else ()
-    landed = execute(report, [Write([ref], label_verbs, lambda: writer.label(ref, plan_labels, ns_obj)),
-                              restarts.write], runner=runner)
+    landed = execute(report, [writer.labelling(ref, plan_labels, ns_obj, verbs=label_verbs), restarts.write],
+                     runner=runner)
     if not landed and change is not None and any(
             c.id == "permission" and c.data.get("resource") == "namespaces" for c in report.checks):
         command = shlex.join(["kubectl", *change.kubectl_args(namespace, None)])

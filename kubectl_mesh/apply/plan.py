@@ -27,6 +27,8 @@ class Write:
     targets: Sequence  # ObjectRef or WorkloadRef: what it changes (str() or .target names it)
     verbs: tuple[str, ...]  # the API verbs it needs on them, e.g. ("get", "patch")
     run: Callable[[], Step | list[Step]]
+    # Checked for every write before the first runs (e.g. that backups can be kept).
+    prepare: Callable[[], None] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -38,17 +40,26 @@ def execute(report: Report, writes: Sequence[Write], *, runner=None) -> bool:
 
     With `runner`, first ask the API server whether every write is allowed (one batch of
     SelfSubjectAccessReviews): when one is not, nothing is written, every missing permission
-    is listed as a failed check, and the error (exit 4) says so."""
+    is listed as a failed check, and the error (exit 4) says so. Then every write's
+    `prepare` (e.g. that backups can be kept) is checked before the first runs."""
     if runner is not None and not permitted(report, runner, writes):
+        return False
+    try:
+        for check in dict.fromkeys(w.prepare for w in writes if w.prepare is not None):
+            check()
+    except errors.MeshError as exc:
+        report.error = exc
+        _not_changed(report, writes, "nothing was written")
         return False
     for index, write in enumerate(writes):
         try:
             done = write.run()
         except errors.MeshError as exc:
             report.error = exc
-            for later in writes[index:]:
-                for name in later.names:
-                    report.notes.append(f"not changed: {name} (stopped by the error above; run the command again)")
+            if exc.step is not None:  # the write's own steps say what became of it
+                report.plan.extend(exc.step if isinstance(exc.step, list) else [exc.step])
+                index += 1
+            _not_changed(report, writes[index:], "stopped by the error above; run the command again")
             restore_notes(report)
             return False
         steps = done if isinstance(done, list) else [done]
@@ -62,6 +73,12 @@ def execute(report: Report, writes: Sequence[Write], *, runner=None) -> bool:
     return True
 
 
+def _not_changed(report: Report, writes: Sequence[Write], why: str) -> None:
+    for write in writes:
+        for name in write.names:
+            report.notes.append(f"not changed: {name} ({why})")
+
+
 def restore_notes(report: Report) -> None:
     """The restore commands are printed under their steps (Step.restore); a failed run
     also says which objects it did change, so that they can be put back."""
@@ -70,6 +87,9 @@ def restore_notes(report: Report) -> None:
     for step in report.plan:
         if step.restore and step.status == APPLIED:
             report.notes.append(f"changed before the error: {step.target} (to undo: {step.restore})")
+        elif step.restore and getattr(step, "uncertain", False):
+            report.notes.append(f"may be changed: {step.target} (its backup is kept; to undo if it was: "
+                                f"{step.restore})")
 
 
 def permitted(report: Report, runner, writes: Sequence[Write]) -> bool:

@@ -8,6 +8,7 @@ each outcome into the Report.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from kubectl_mesh import errors
@@ -30,9 +31,55 @@ def restart_args(namespace: str, workloads: list[WorkloadRef]) -> list[str]:
     return ["rollout", "restart", *[str(w) for w in workloads], "-n", namespace]
 
 
-def restart(runner, namespace: str, workloads: list[WorkloadRef]) -> None:
-    if workloads:
-        runner.kubectl(*restart_args(namespace, workloads), mutating=True)
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+RESTART_ATTEMPTS = 5
+# Failures after which a restart is tried again: the server (500, 503), a 409, a lost answer.
+_RETRIED = (errors.ServerError, errors.Conflict, errors.ClusterUnreachable)
+
+
+class RestartFailed(errors.EnvironmentProblem):
+    kind = "RestartFailed"
+
+
+def restarted_at(workload: dict | None) -> str | None:
+    """The template annotation `kubectl rollout restart` sets: it tells a restart made."""
+    template = ((workload or {}).get("spec") or {}).get("template") or {}
+    return ((template.get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)
+
+
+def _still_to_restart(runner, namespace: str, pending: list[WorkloadRef], before: dict) -> list[WorkloadRef]:
+    """Those of `pending` whose restartedAt is what it was before: not restarted yet."""
+    from kubectl_mesh.snapshot import CORE_RESOURCES
+
+    listed = runner.kubectl_json("get", *[f"{CORE_RESOURCES[w.kind]}/{w.name}" for w in pending], "-n", namespace)
+    items = listed.get("items") if listed.get("kind") == "List" else [listed]
+    now = {((i.get("metadata") or {}).get("name"), i.get("kind")): restarted_at(i) for i in items or []}
+    return [w for w in pending if now.get((w.name, w.kind)) == before.get(w)]
+
+
+def restart(runner, namespace: str, workloads: list[WorkloadRef], before: dict | None = None) -> None:
+    """`kubectl rollout restart` of the workloads, retried within --timeout when the
+    server fails (500, 503), conflicts or loses the answer: each retry restarts only
+    those whose restartedAt has not changed, so none is restarted twice. Exit 4
+    (RestartFailed) when it keeps failing; its `step` lists what was restarted."""
+    pending = list(workloads)
+    before = before or {}
+    for attempt in range(1, RESTART_ATTEMPTS + 1):
+        if not pending:
+            return
+        try:
+            runner.kubectl(*restart_args(namespace, pending), mutating=True)
+            return
+        except _RETRIED as exc:
+            last = exc
+        pending = _still_to_restart(runner, namespace, pending, before)
+        if pending and attempt < RESTART_ATTEMPTS:
+            time.sleep(max(0.0, min(0.2 * 2 ** attempt, runner.left() / 4)))
+    failed = RestartFailed(
+        f"rollout restart kept failing ({RESTART_ATTEMPTS} attempts): {last.message}; not restarted: "
+        f"{', '.join(str(w) for w in pending)}; run the same command again", command=last.command)
+    failed.pending = pending
+    raise failed
 
 
 @dataclass
@@ -45,9 +92,11 @@ class Restarts:
     write: Write
 
 
-def restarts(runner, namespace: str, planned) -> Restarts:
-    """The restarts of `planned` (injection.Restart: a workload and why)."""
+def restarts(runner, namespace: str, planned, snapshot=None) -> Restarts:
+    """The restarts of `planned` (injection.Restart: a workload and why); `snapshot`,
+    the read they were planned from, tells a restart made since."""
     refs = [r.workload for r in planned]
+    before = {w: restarted_at(snapshot.get(w.kind, namespace, w.name)) for w in refs} if snapshot else {}
     steps = [
         Step("restart", str(r.workload), runner.display("kubectl", restart_args(namespace, [r.workload])),
              r.reason, PLANNED)
@@ -56,7 +105,13 @@ def restarts(runner, namespace: str, planned) -> Restarts:
 
     def run() -> list[Step]:
         if refs and not runner.dry_run:
-            restart(runner, namespace, refs)
+            try:
+                restart(runner, namespace, refs, before)
+            except RestartFailed as exc:
+                for step in steps:
+                    step.status = FAILED if step.target in {str(w) for w in exc.pending} else APPLIED
+                exc.step = steps
+                raise
             for step in steps:
                 step.status = APPLIED
         return steps

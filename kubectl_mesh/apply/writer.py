@@ -27,7 +27,6 @@ more), so a write that did not land fails the step.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
 import json
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from kubectl_mesh import errors
 from kubectl_mesh.apply import backup
 from kubectl_mesh.apply.merge_patch import apply_merge_patch, merge_diff
+from kubectl_mesh.apply.plan import Write
 from kubectl_mesh.report import APPLIED, FAILED, PLANNED, UNCHANGED, Step
 from kubectl_mesh.snapshot import CORE_RESOURCES, ISTIO_RESOURCES
 
@@ -78,11 +78,15 @@ class WriteStep(Step):
 
     backup: str = ""
     attempts: int = 0
+    # The write's answer was lost and it may land (or have landed) unseen.
+    uncertain: bool = False
 
     def as_dict(self) -> dict:
         base = super().as_dict()
         if self.backup:
             base["backup"] = self.backup
+        if self.uncertain:
+            base["outcome"] = "unknown"
         return base
 
 
@@ -148,11 +152,19 @@ def _patch_args(ref: ObjectRef, body: dict) -> list[str]:
             "-p", json.dumps(body, separators=(",", ":")), "-o", "json"]
 
 
+# Errors after which a write may have landed: its answer was lost, not refused.
+_ANSWER_LOST = (errors.TimedOut, errors.ClusterUnreachable, errors.ServerError)
+# Of what is left of --timeout when a write starts, kept back (at most this) for
+# reading the object again should the write's answer be lost.
+REREAD_RESERVE = 5.0
+
+
 class Writer:
     def __init__(self, runner, *, progress: Callable[[str], None] | None = None, attempts: int = ATTEMPTS):
         self.runner = runner
         self.progress = progress or (lambda message: None)
         self.attempts = attempts
+        self.backups = backup.Store(runner.context, runner.kubeconfig)
 
     # -- reading ------------------------------------------------------------------
     def read(self, ref: ObjectRef) -> dict | None:
@@ -160,6 +172,25 @@ class Writer:
             return self.runner.kubectl_json("get", ref.resource, ref.name, *ref.scope)
         except errors.NotFound:
             return None
+
+    # -- the plan's writes ---------------------------------------------------------
+    def _write_of(self, ref: ObjectRef, verbs: tuple[str, ...], run) -> Write:
+        """A Write of the plan: before the first write, the backups must be possible."""
+        return Write([ref], verbs, run, prepare=None if self.runner.dry_run else self.backups.ready)
+
+    def applying(self, ref: ObjectRef, merge, current: dict | None, *, reason: str, action: str | None = None) -> Write:
+        return self._write_of(ref, ("get", "create", "patch"),
+                              lambda: self.apply(ref, merge, current, reason=reason, action=action))
+
+    def patching(self, ref: ObjectRef, make_patch, current: dict | None, *, reason: str, action: str = "patch",
+                 verify=None) -> Write:
+        return self._write_of(ref, ("get", "patch"),
+                              lambda: self.patch(ref, make_patch, current, reason=reason, action=action,
+                                                 verify=verify))
+
+    def labelling(self, ref: ObjectRef, plan_change, current: dict, *,
+                  verbs: tuple[str, ...] = ("get", "patch")) -> Write:
+        return self._write_of(ref, verbs, lambda: self.label(ref, plan_change, current))
 
     # -- the three kinds of write -------------------------------------------------
     def apply(
@@ -253,11 +284,12 @@ class Writer:
                 return step
             saved = None
             if current is not None:
-                saved = backup.save(current, self.runner.context)
+                saved = self.backups.save(current)
                 step.backup = str(saved)
-                step.restore = backup.restore_command(saved, self.runner.context, self.runner.kubeconfig)
+                step.restore = self.backups.restore_command(saved)
             try:
-                out = self.runner.kubectl(*change.args, stdin=change.stdin, mutating=True)
+                out = self.runner.kubectl(*change.args, stdin=change.stdin, mutating=True,
+                                          timeout=self._write_bound())
             except errors.Conflict:
                 self._discard(saved)
                 self.progress(f"{ref.target} changed since it was read; reading it again and merging "
@@ -277,6 +309,15 @@ class Writer:
                 self.progress(f"{ref.target} was deleted meanwhile; creating it again")
                 current = None
                 continue
+            except _ANSWER_LOST as exc:
+                settled, again = self._settle(ref, plan, step, exc, verify)
+                if settled is not None:
+                    return settled
+                self._discard(saved)
+                self.progress(f"{ref.target}: {exc.message}; it did not land, trying again "
+                              f"(attempt {attempt} of {self.attempts})")
+                current = again
+                continue
             except errors.MeshError:
                 self._discard(saved)
                 raise
@@ -291,12 +332,46 @@ class Writer:
             "nothing was overwritten; run the command again"
         )
 
+    def _write_bound(self) -> float | None:
+        """A write may take what is left of --timeout but a reserve, so that the object
+        can still be read again if the write's answer is lost."""
+        left = self.runner.left()
+        return None if left <= 0 else max(0.5, left - min(REREAD_RESERVE, left / 4))
+
+    def _settle(self, ref, plan, step: WriteStep, exc: errors.MeshError,
+                verify) -> tuple[WriteStep | None, dict | None]:
+        """A write whose answer was lost (timeout, dropped connection, 5xx): read the
+        object again and say what is there. Returns (the step, ...) when that settles
+        it (applied); (None, the object read) when it did not land and may be tried
+        again on what was read; raises `exc`,
+        carrying the step, when it cannot be known or the time is up. The backup is
+        kept whenever the write may have landed, or may still."""
+        try:
+            again = self.read(ref)
+        except errors.MeshError as unreadable:
+            step.status, step.uncertain = FAILED, True
+            step.reason += (f": outcome unknown ({exc.message}), and it could not be read again "
+                            f"({unreadable.message}); the backup is kept; run the command again to converge")
+            exc.step = step
+            raise exc from None
+        if again is not None and plan(again) is None and (verify is None or verify(again)):
+            step.status = APPLIED
+            step.reason += f" (its answer was lost: {exc.message}; read again, it is applied)"
+            return step, again
+        if isinstance(exc, errors.TimedOut) or self.runner.left() <= 0:
+            # The request may still be on its way: it is conditional on the version read,
+            # so it lands only on that version, and a re-run converges whichever comes first.
+            step.status, step.uncertain = FAILED, True
+            step.reason += (f": not applied when read again after: {exc.message}; the request may still land, "
+                            "so the backup is kept; run the command again to converge")
+            exc.step = step
+            raise exc from None
+        return None, again
+
     @staticmethod
     def _discard(saved) -> None:
         """A backup of a version that was not changed after all (its write failed)."""
-        if saved is not None:
-            with contextlib.suppress(OSError):
-                saved.unlink()
+        backup.discard(saved)
 
 
 def _parse(out: str) -> dict | None:

@@ -23,11 +23,12 @@ import re
 import click
 
 from kubectl_mesh import errors, merge, traffic, validate
+from kubectl_mesh.apply.backup import Intents, Store
 from kubectl_mesh.apply.plan import Write, execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_services
 from kubectl_mesh.command import DefaultAction, DefaultSubcommandGroup, mesh_command, progress
-from kubectl_mesh.commands import _service
+from kubectl_mesh.commands import _promote, _service
 from kubectl_mesh.mesh import format_labels, name_of, namespace_of
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report, gate
 
@@ -201,8 +202,7 @@ def vs_write(writer, target, vs_name, chosen, weights, reason, annotate=None) ->
         )
         return annotate(result, current) if annotate else result
 
-    return Write([ref], ("get", "create", "patch"),
-                 lambda: writer.apply(ref, merged, target.virtual_service, reason=reason, action="route"))
+    return writer.applying(ref, merged, target.virtual_service, reason=reason, action="route")
 
 
 def _version_text(entry: dict) -> str:
@@ -305,10 +305,8 @@ def apply_split(report, runner, target, label, stable, canary, weights, force, a
                                               host=svc, wanted=wanted)
 
     dr_ref = ObjectRef("DestinationRule", target.namespace, dr_name)
-    subsets = Write([dr_ref], ("get", "create", "patch"),
-                    lambda: writer.apply(dr_ref, merged_rule, target.rule,
-                                         reason="subsets first, so that no route points at a missing subset",
-                                         action="subsets"))
+    subsets = writer.applying(dr_ref, merged_rule, target.rule,
+                              reason="subsets first, so that no route points at a missing subset", action="subsets")
     execute(report, [subsets, vs_write(writer, target, vs_name, chosen, weights,
                                        f"weights stable {weights['stable']} / canary {weights['canary']}", annotate)],
             runner=runner)
@@ -383,11 +381,17 @@ def promote(settings, svc, step, full, force):
     found = _load_roles(report, target, force)
     if found is None:
         return report
-    _, _, weights, chosen = found
-    canary_weight = 100 if full else min(100, weights["canary"] + increment)
-    new = {"stable": 100 - canary_weight, "canary": canary_weight}
-    return _shift(settings, report, target, runner, chosen, new, force,
-                  f"canary {weights['canary']} -> {new['canary']}, stable {weights['stable']} -> {new['stable']}")
+    vs, _, weights, chosen = found
+    intents = Intents(Store(runner.context, runner.kubeconfig))
+    new = None if full else _promote.pending_target(report, intents, target, name_of(vs), weights)
+    if new is None:
+        canary_weight = 100 if full else min(100, weights["canary"] + increment)
+        new = {"stable": 100 - canary_weight, "canary": canary_weight}
+    _shift(settings, report, target, runner, chosen, new, force,
+           f"canary {weights['canary']} -> {new['canary']}, stable {weights['stable']} -> {new['stable']}")
+    if not runner.dry_run:
+        _promote.remember(report, intents, target, name_of(vs), weights, new)
+    return report
 
 
 @mesh_command("rollback", context_settings=CONTEXT)

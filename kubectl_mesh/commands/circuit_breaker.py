@@ -19,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from kubectl_mesh import errors, merge, traffic, validate
-from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_services
 from kubectl_mesh.command import DefaultAction, DefaultSubcommandGroup, mesh_command, progress
@@ -150,9 +150,7 @@ def set_command(settings, svc, force, **options):
 
 def _write(report, runner, ref, merged, current, reason):
     writer = Writer(runner, progress=progress)
-    execute(report, [Write([ref], ("get", "create", "patch"),
-                           lambda: writer.apply(ref, merged, current, reason=reason, action="circuit-breaker"))],
-            runner=runner)
+    execute(report, [writer.applying(ref, merged, current, reason=reason, action="circuit-breaker")], runner=runner)
 
 
 @mesh_command("remove", context_settings=CONTEXT)

@@ -18,7 +18,7 @@ import click
 
 from kubectl_mesh import errors, inventory, merge, mtls, validate
 from kubectl_mesh.access import skipped
-from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
@@ -227,9 +227,8 @@ def command(settings, ns, mode, force):
 
     writer = Writer(runner, progress=progress)
     ref = ObjectRef("PeerAuthentication", namespace, name)
-    execute(report, [Write([ref], ("get", "create", "patch"),
-                           lambda: writer.apply(ref, merged, existing, reason=f"namespace-wide mode {wanted}",
-                                                action="mtls"))], runner=runner)
+    execute(report, [writer.applying(ref, merged, existing, reason=f"namespace-wide mode {wanted}", action="mtls")],
+            runner=runner)
     return report
 
 

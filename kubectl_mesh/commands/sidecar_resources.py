@@ -18,7 +18,7 @@ import click
 
 from kubectl_mesh import errors, merge, mesh, validate
 from kubectl_mesh.apply import rollout
-from kubectl_mesh.apply.plan import Write, execute
+from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_workloads
 from kubectl_mesh.command import mesh_command, progress
@@ -128,9 +128,8 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
     writer = Writer(runner, progress=progress)
     described = ", ".join(f"{k.split('/', 1)[1]}={v}" for k, v in values.items())
     object_ref = ObjectRef(kind_name, namespace, name)
-    annotate = Write([object_ref], ("get", "patch"),
-                     lambda: writer.patch(object_ref, lambda current: merge.annotations_patch(current, values),
-                                          obj, reason=f"pod template annotations {described}", action="annotate"))
+    annotate = writer.patching(object_ref, lambda current: merge.annotations_patch(current, values), obj,
+                               reason=f"pod template annotations {described}", action="annotate")
     if not execute(report, [annotate], runner=runner) or settings.dry_run:
         return report
     step = report.plan[-1]

@@ -83,7 +83,7 @@ def test_canary_10_promote_full_rollback_keeps_the_existing_rule(e2e, kubectl, m
     first = _ok(mesh(*SET, "--weight", "10"))
     assert "✓ subsets destinationrule/my-app-traffic" in first.stdout
     assert "✓ route virtualservice/my-app" in first.stdout
-    assert "    restore: kubectl replace -f " in first.stdout
+    assert "    restore: kubectl --context test replace -f " in first.stdout
     assert _weights(kubectl) == {"stable": 90, "canary": 10}
 
     rule = _get(kubectl, "destinationrules.networking.istio.io", "my-app-traffic")

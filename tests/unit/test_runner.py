@@ -26,7 +26,7 @@ CASES = [
      '"namespaces" in API group "" in the namespace "my-app"\n', errors.Forbidden, 4),
     ('Error from server (NotFound): namespaces "x" not found\n', errors.NotFound, 1),
     ('Error from server (Conflict): Operation cannot be fulfilled on namespaces "my-app": the object has been '
-     "modified; please apply your changes to the latest version and try again\n", errors.Conflict, 1),
+     "modified; please apply your changes to the latest version and try again\n", errors.Conflict, 4),
     ('Error from server (AlreadyExists): destinationrules.networking.istio.io "web" already exists\n',
      errors.AlreadyExists, 1),
     ('The DestinationRule "web" is invalid: spec.trafficPolicy: Invalid value: "x"\n', errors.Invalid, 1),
@@ -37,6 +37,9 @@ CASES = [
     ("Unable to connect to the server: EOF\n", errors.ClusterUnreachable, 4),
     ("error: You must be logged in to the server (Unauthorized)\n", errors.ClusterUnreachable, 4),
     ("something odd happened\n", errors.ToolFailed, 1),
+    # what `kubectl rollout restart` prints for a 500 or 503: no "Error from server (...)"
+    ("error: failed to patch: Internal error occurred: etcdserver: request timed out\n", errors.ServerError, 4),
+    ("error: failed to patch: the server is currently unable to handle the request\n", errors.ServerError, 4),
 ]
 
 

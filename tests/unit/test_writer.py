@@ -26,9 +26,11 @@ class FakeRunner(Runner):
         super().__init__()
         self.script = list(script)
         self.seen: list[tuple[tuple[str, ...], str | None, bool]] = []
+        self.timeouts: list[float | None] = []
 
     def kubectl(self, *args, stdin=None, mutating=False, timeout=None):
         self.seen.append((args, stdin, mutating))
+        self.timeouts.append(timeout)
         expected, outcome = self.script.pop(0)
         assert len(args) == len(expected) and all(e in (a, ANY) for a, e in zip(args, expected, strict=True)), \
             f"unexpected call {args}, expected {expected}"
@@ -116,7 +118,7 @@ def test_patch_sends_only_the_change_conditional_on_the_version_read_and_backs_u
                             "'{\"spec\":{\"subsets\":[{\"name\":\"stable\",\"labels\":{\"version\":\"v1\"}}]},"
                             "\"metadata\":{\"resourceVersion\":\"10\"}}' -o json")
     saved, = backups()
-    assert step.backup == str(saved) and "/backups/prod/my-app/" in str(saved)
+    assert step.backup == str(saved) and "/backups/prod@unknown-server/my-app/" in str(saved)
     assert step.restore == f"kubectl --context prod replace -f {saved}"
     restored = yaml.safe_load(saved.read_text())
     assert restored["spec"]["subsets"] == [] and "resourceVersion" not in restored["metadata"]
@@ -186,7 +188,7 @@ def test_gives_up_after_bounded_attempts():
     with pytest.raises(errors.Conflict) as caught:
         Writer(using(runner), attempts=3).apply(REF, add_stable, rule(), reason="r")
     assert "gave up after 3 attempts, nothing was overwritten" in caught.value.message
-    assert caught.value.exit_code == 1
+    assert caught.value.exit_code == 4  # the environment kept changing, no check failed
     assert backups() == []
 
 
@@ -324,3 +326,55 @@ def test_label_conflict_rereads_the_namespace_and_plans_again():
 def test_label_already_so_writes_nothing():
     step = Writer(using(FakeRunner([]))).label(NS, _enable, _namespace("7", {"istio-injection": "enabled"}))
     assert step.status == UNCHANGED and step.command == "" and step.reason == "labels already as wanted"
+
+
+# -- a write whose answer is lost: read again, say what is there ---------------------------
+def test_a_timed_out_write_that_landed_is_reported_applied_and_keeps_its_backup():
+    runner = FakeRunner([(PATCH, errors.TimedOut("timed out after 3s: kubectl patch ...")),
+                         (GET, json.dumps(add_stable(rule("11"))))])
+    step = Writer(using(runner)).apply(REF, add_stable, rule(), reason="subsets")
+    assert step.status == APPLIED and "its answer was lost" in step.reason and "read again, it is applied" in step.reason
+    saved, = backups()
+    assert step.backup == str(saved)
+
+
+def test_a_timed_out_write_not_there_yet_is_not_applied_uncertain_and_keeps_its_backup():
+    runner = FakeRunner([(PATCH, errors.TimedOut("timed out after 3s: kubectl patch ...")), (GET, json.dumps(rule()))])
+    with pytest.raises(errors.TimedOut) as caught:
+        Writer(using(runner)).apply(REF, add_stable, rule(), reason="subsets")
+    step = caught.value.step
+    assert step.status == FAILED and step.uncertain and step.as_dict()["outcome"] == "unknown"
+    assert "not applied when read again" in step.reason and "may still land" in step.reason
+    assert len(backups()) == 1 and step.restore.endswith(str(backups()[0]))
+
+
+def test_a_write_that_cannot_be_read_again_is_unknown_and_keeps_its_backup():
+    runner = FakeRunner([(PATCH, errors.ClusterUnreachable("Unable to connect to the server: EOF")),
+                         (GET, errors.ClusterUnreachable("Unable to connect to the server: EOF"))])
+    with pytest.raises(errors.ClusterUnreachable) as caught:
+        Writer(using(runner)).apply(REF, add_stable, rule(), reason="subsets")
+    assert caught.value.step.uncertain and "outcome unknown" in caught.value.step.reason
+    assert len(backups()) == 1
+
+
+def test_a_dropped_write_that_did_not_land_is_tried_again_with_one_backup():
+    runner = FakeRunner([(PATCH, errors.ClusterUnreachable("Unable to connect to the server: EOF")),
+                         (GET, json.dumps(rule())),
+                         (PATCH, echo("11", rule()))])
+    step = Writer(using(runner)).apply(REF, add_stable, rule(), reason="subsets")
+    assert step.status == APPLIED and step.attempts == 2
+    assert len(backups()) == 1
+
+
+def test_a_refused_write_leaves_no_backup():
+    runner = FakeRunner([(PATCH, errors.Forbidden("forbidden"))])
+    with pytest.raises(errors.Forbidden):
+        Writer(using(runner)).apply(REF, add_stable, rule(), reason="subsets")
+    assert backups() == []
+
+
+def test_a_write_gets_what_is_left_but_a_reserve_for_reading_again():
+    runner = FakeRunner([(PATCH, echo("11", rule()))])
+    runner.deadline = __import__("time").monotonic() + 40
+    Writer(using(runner)).apply(REF, add_stable, rule(), reason="subsets")
+    assert runner.timeouts[0] == pytest.approx(35, abs=1)
