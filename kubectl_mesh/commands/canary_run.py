@@ -18,6 +18,7 @@ import signal
 import socket
 import time
 import uuid
+from dataclasses import replace
 
 import click
 
@@ -273,6 +274,9 @@ class CanaryRun:
                 self.state = outcome.state
                 if outcome.action == schedule.ADVANCE:
                     if not self._set(self.state, first=False):
+                        # Held where it was (the next weight was refused or did not land): let go of it.
+                        self.state = replace(self.state, step=self.state.step - 1)
+                        self._release(schedule.HELD, f"step {self.state.step + 2} was not set; see the checks")
                         return self._done("refused" if self.report.refused else "error")
                 elif outcome.action == schedule.HOLD:
                     self._record(self.state)

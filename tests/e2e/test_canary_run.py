@@ -267,6 +267,15 @@ def test_dry_run_prints_the_schedule_and_queries_and_writes_nothing(canary, mesh
     assert not [r for r in e2e.cluster.requests if "/proxy/" in r.path]  # no query either
 
 
+@pytest.mark.cluster(ready_after=300.0)
+@pytest.mark.traffic(rps=0)
+def test_no_ready_canary_pod_is_refused_before_any_traffic_moves(canary, mesh, e2e):
+    result = mesh(*canary.args())
+    assert result.returncode == 3, _result(result)
+    assert "canary subset canary (version=v2) selects no ready pod" in result.stdout
+    assert canary.vs() is None and not [w for w in e2e.cluster.requests.writes() if w.resource == "virtualservices"]
+
+
 def test_prometheus_unreachable_before_the_start_changes_nothing(canary, mesh, e2e):
     proxy_service(e2e.cluster, "istio-system", "prometheus", 9090, "127.0.0.1:1")
     result = mesh(*canary.args())
