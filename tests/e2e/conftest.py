@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -126,6 +127,14 @@ def mesh_popen(e2e):
 
     def start(*args: str):
         return subprocess.Popen(["kubectl", "mesh", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=e2e.env, start_new_session=True)
+                                text=True, env=e2e.env, start_new_session=True, preexec_fn=_default_sigint)
 
     return start
+
+
+def _default_sigint() -> None:
+    """SIGINT back to its default in the child. A suite started as a background job of a
+    non-interactive shell inherits SIGINT ignored, and kubectl and Python keep an inherited
+    SIG_IGN (as POSIX tools should: that is how the shell protects its background jobs), so an
+    interrupt test would otherwise send a signal the plugin never sees."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
