@@ -7,6 +7,7 @@ JSON/YAML a script reads, and the exit code, so the three cannot disagree.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -23,6 +24,12 @@ _SYMBOLS = {PASS: "✓", WARN: "!", FAIL: "✗", SKIP: "-"}
 _COLOURS = {PASS: "32", WARN: "33", FAIL: "31", SKIP: "90"}
 _STEP_SYMBOLS = {PLANNED: "~", APPLIED: "✓", UNCHANGED: "=", FAILED: "✗"}
 _STEP_COLOURS = {PLANNED: "36", APPLIED: "32", UNCHANGED: "90", FAILED: "31"}
+# Marks for a terminal that cannot show the ones above (non-UTF-8 locale, PYTHONIOENCODING=ascii).
+_ASCII_SYMBOLS = {PASS: "[ok]", WARN: "[!]", FAIL: "[x]", SKIP: "[-]"}
+_ASCII_STEP_SYMBOLS = {PLANNED: "[~]", APPLIED: "[ok]", UNCHANGED: "[=]", FAILED: "[x]"}
+# Typography our own messages use, spelled in ASCII; anything else unencodable is escaped.
+_ASCII_SPELLING = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "...",
+                                 "→": "->", "×": "x", "≤": "<=", "≥": ">=", "µ": "u", "✓": "[ok]", "✗": "[x]"})
 
 
 @dataclass
@@ -142,22 +149,51 @@ def gate(report: Report, force: bool, check_id: str, category: str, subject: str
 
 
 def use_colour(no_colour: bool, stream=None) -> bool:
+    """Colour only on a terminal that shows it: not piped, not NO_COLOR, not TERM=dumb."""
     stream = stream or sys.stdout
-    if no_colour or os.environ.get("NO_COLOR"):
+    if no_colour or os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def unicode_ok(stream=None) -> bool:
+    """Can the stream encode the marks (✓ ✗)? Not under a C/POSIX or Latin-1 locale, nor
+    PYTHONIOENCODING=ascii."""
+    encoding = getattr(stream or sys.stdout, "encoding", None) or "ascii"
+    try:
+        "✓✗—".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def safe_stdout(stream=None) -> None:
+    """Never a UnicodeEncodeError on output: what the terminal's encoding cannot show is
+    escaped (\\u2713) instead. stderr already does this (Python's default there)."""
+    stream = stream or sys.stdout
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None and not unicode_ok(stream):
+        with contextlib.suppress(ValueError, OSError):
+            reconfigure(errors="backslashreplace")
+
+
+def to_ascii(text: str) -> str:
+    return text.translate(_ASCII_SPELLING)
 
 
 def _paint(text: str, code: str, colour: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if colour else text
 
 
-def render_text(report: Report, colour: bool = False) -> str:
+def render_text(report: Report, colour: bool = False, ascii_only: bool = False) -> str:
     """The report for a terminal. Names, messages and annotations come from the cluster
     or from manifests: every piece is shown with its control characters escaped
     (text.printable), so no object can move the cursor, clear the screen or forge a
-    line; only the renderer's own line breaks and colours reach the terminal."""
+    line; only the renderer's own line breaks and colours reach the terminal. With
+    `ascii_only`, the marks and our typography in ASCII."""
     out = printable
+    symbols = _ASCII_SYMBOLS if ascii_only else _SYMBOLS
+    step_symbols = _ASCII_STEP_SYMBOLS if ascii_only else _STEP_SYMBOLS
     lines: list[str] = []
     if report.title:
         lines.append(out(report.title))
@@ -167,7 +203,7 @@ def render_text(report: Report, colour: bool = False) -> str:
             lines.append("")
         lines.append("Plan:")
         for step in report.plan:
-            mark = _paint(_STEP_SYMBOLS.get(step.status, "?"), _STEP_COLOURS.get(step.status, "0"), colour)
+            mark = _paint(step_symbols.get(step.status, "?"), _STEP_COLOURS.get(step.status, "0"), colour)
             lines.append(f"{mark} {out(step.action)} {out(step.target)}: {out(step.reason)} [{out(step.status)}]")
             if step.command:
                 lines.append(f"    $ {out(step.command)}")
@@ -183,7 +219,7 @@ def render_text(report: Report, colour: bool = False) -> str:
             if check.category != current and len({c.category for c in report.checks}) > 1:
                 current = check.category
                 lines.append(out(current))
-            mark = _paint(_SYMBOLS.get(check.result, "?"), _COLOURS.get(check.result, "0"), colour)
+            mark = _paint(symbols.get(check.result, "?"), _COLOURS.get(check.result, "0"), colour)
             lines.append(f"{mark} {out(check.message)}")
             if check.result in (WARN, FAIL) and check.hint:
                 for hint_line in str(check.hint).split("\n"):
@@ -195,7 +231,8 @@ def render_text(report: Report, colour: bool = False) -> str:
         if lines:
             lines.append("")
         lines.append(out(summary))
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return to_ascii(text) if ascii_only else text
 
 
 def default_summary(report: Report) -> str:
@@ -218,14 +255,24 @@ def dry_run_summary(plan: list[Step]) -> str:
     return f"dry run: {planned} changes planned, nothing changed"
 
 
-def render(report: Report, output: str, colour: bool = False) -> str:
-    if output == "json":
-        return json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
-    if output == "yaml":
-        import yaml  # only the yaml output pays for the import
+def render(report: Report, output: str, colour: bool = False, *, unicode: bool | None = None) -> str:
+    """The report as `output` (text, json or yaml) for stdout; `unicode` (default: what stdout
+    can encode) chooses between the marks and ASCII, and between UTF-8 and escapes in JSON/YAML,
+    so the document stays exact on any terminal."""
+    if unicode is None:
+        safe_stdout()  # what goes to stdout next: an ASCII or Latin-1 terminal gets escapes, never an error
+        unicode = unicode_ok()
+    if output in ("json", "yaml"):
+        return dump(report.as_dict(), output, unicode=unicode)
+    return render_text(report, colour, ascii_only=not unicode)
 
-        return yaml.safe_dump(report.as_dict(), sort_keys=False, allow_unicode=True)
-    return render_text(report, colour)
+
+def dump(document: dict, output: str, *, unicode: bool = True) -> str:
+    if output == "json":
+        return json.dumps(document, indent=2, ensure_ascii=not unicode) + "\n"
+    import yaml  # only the yaml output pays for the import
+
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=unicode)
 
 
 def render_error(error: errors.MeshError, output: str) -> str | None:
@@ -233,8 +280,5 @@ def render_error(error: errors.MeshError, output: str) -> str | None:
     if output not in ("json", "yaml"):
         return None
     doc = {"success": False, "checks": [], "plan": [], "error": error.as_dict()}
-    if output == "json":
-        return json.dumps(doc, indent=2) + "\n"
-    import yaml
-
-    return yaml.safe_dump(doc, sort_keys=False)
+    safe_stdout()
+    return dump(doc, output, unicode=unicode_ok())
