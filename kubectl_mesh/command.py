@@ -32,6 +32,8 @@ def mesh_command(name: str | None = None, *, group: bool = False, all_namespaces
             report = function(settings, *args, **kwargs)
             if report is None:  # a group invoked with a subcommand
                 return None
+            report.command = command_name(click.get_current_context())
+            report.dry_run = settings.dry_run
             return emit(report, settings)
 
         maker = click.group if group else click.command
@@ -73,6 +75,15 @@ class DefaultAction(click.Command):
     def format_usage(self, ctx, formatter):
         path = ctx.parent.command_path if ctx.parent else ctx.command_path
         formatter.write_usage(path, "SVC [OPTIONS]")
+
+
+def command_name(ctx: click.Context) -> str:
+    """The command as the document names it: "canary promote"; "canary" for the default
+    action (the hidden `set`)."""
+    words = ctx.command_path.split()[2:]  # after "kubectl mesh"
+    if len(words) > 1 and words[-1] == "set" and getattr(ctx.command, "hidden", False):
+        words = words[:-1]
+    return " ".join(words)
 
 
 def emit(report: Report, settings: Settings) -> int:

@@ -17,6 +17,10 @@ from typing import Any
 from kubectl_mesh import errors
 from kubectl_mesh.text import printable
 
+# The major version of the documents' shape (docs/schema/kubectl-mesh.v1.schema.json): within
+# it fields are added, never renamed or removed.
+SCHEMA_VERSION = "v1"
+
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 PLANNED, APPLIED, UNCHANGED, FAILED = "planned", "applied", "unchanged", "failed"
 
@@ -102,9 +106,31 @@ class Report:
     # An environment problem met part-way (e.g. a rollout wait timed out): the
     # report is still shown, and the exit code is the error's.
     error: errors.MeshError | None = None
+    # The safety checks that refused (see `refuse`); a refusal set by `refused = True`
+    # alone is attributed to the report's failed checks.
+    refused_by: list[Check] = field(default_factory=list)
+    # The command path ("canary promote") and --dry-run, for the document's envelope.
+    command: str = ""
+    dry_run: bool = False
 
     def add(self, *checks: Check) -> None:
         self.checks.extend(checks)
+
+    def refuse(self, check: Check) -> None:
+        """Add a safety check that refuses the change (exit 3; --force overrides)."""
+        self.add(check)
+        self.refused_by.append(check)
+        self.refused = True
+
+    @property
+    def refusals(self) -> list[Check]:
+        """The checks that refused: one at least for every refusal, raised ones included."""
+        if not self.refused and not isinstance(self.error, errors.Refused):
+            return []
+        found = list(self.refused_by) or [c for c in self.checks if c.result == FAIL]
+        if isinstance(self.error, errors.Refused):
+            found.append(refusal_check(self.error))
+        return found
 
     @property
     def failed(self) -> bool:
@@ -125,12 +151,18 @@ class Report:
         return errors.CHECK_FAILED if self.failed else errors.OK
 
     def as_dict(self) -> dict:
+        refusals = self.refusals
         doc = {
+            "schemaVersion": SCHEMA_VERSION,
+            "command": self.command,
             "success": self.success,
+            "refused": bool(refusals),
+            "refusedBy": [c.as_dict() for c in refusals],
+            "dryRun": self.dry_run,
             "checks": [c.as_dict() for c in self.checks],
             "plan": [s.as_dict() for s in self.plan],
         }
-        if self.error is not None:
+        if self.error is not None:  # a raised refusal is both: refused, and stopped by an error
             doc["error"] = self.error.as_dict()
         for key, value in self.data.items():
             doc.setdefault(key, value)
@@ -275,10 +307,21 @@ def dump(document: dict, output: str, *, unicode: bool = True) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=unicode)
 
 
-def render_error(error: errors.MeshError, output: str) -> str | None:
+def refusal_check(error: errors.MeshError) -> Check:
+    """A refusal raised as an error (not met as a check), in the shape of a refusing check."""
+    return Check("refused", "safety", "", FAIL, error.message, "--force overrides where the command takes it")
+
+
+def error_document(error: errors.MeshError, *, command: str = "", dry_run: bool = False) -> dict:
+    """The document of a command that ended in an error before it had a report (a raised
+    refusal is also `refused`, with the refusing check in `refusedBy`)."""
+    report = Report(error=error, command=command, dry_run=dry_run)
+    return report.as_dict()
+
+
+def render_error(error: errors.MeshError, output: str, *, command: str = "", dry_run: bool = False) -> str | None:
     """What goes to stdout for an error in json/yaml mode (text mode: nothing)."""
     if output not in ("json", "yaml"):
         return None
-    doc = {"success": False, "checks": [], "plan": [], "error": error.as_dict()}
     safe_stdout()
-    return dump(doc, output, unicode=unicode_ok())
+    return dump(error_document(error, command=command, dry_run=dry_run), output, unicode=unicode_ok())

@@ -70,7 +70,8 @@ def test_one_batched_read_of_the_namespace_and_the_root_policies(fp, mesh_cli):
     assert calls_made(fp) == [READ_NS, READ_NAMESPACE, ["kubectl", *ROOT_PA], READ_CM]
     doc = result.json()
     assert doc == {
-        "success": True, "checks": [], "plan": [],
+        "schemaVersion": "v1", "command": "diagnose", "success": True, "refused": False, "refusedBy": [],
+        "dryRun": False, "checks": [], "plan": [],
         "counts": {"error": 0, "warning": 0, "info": 0, "suppressed": 0}, "failOn": "error",
         "source": {"type": "cluster", "context": None, "namespace": NS, "objects": 5}, "suppressed": [],
     }

@@ -136,7 +136,9 @@ def test_ambient_namespace_is_refused_with_exit_3(fp, mesh_cli):
     register_cluster(fp, [namespace("my-app", {"istio.io/dataplane-mode": "ambient"}, resourceVersion="7")])
     result = mesh_cli("enable", "my-app", "-o", "json")
     assert result.exit_code == 3
-    assert result.json()["error"]["type"] == "Refused"
+    doc = result.json()
+    assert doc["refused"] is True and doc["success"] is False and doc["error"]["type"] == "Refused"
+    assert "ambient" in doc["refusedBy"][0]["message"] and doc["refusedBy"][0]["result"] == "fail"
     assert "ambient" in result.stderr and "--force" in result.stderr
     assert fp.call_count(["kubectl", "label", fp.any()]) == 0
 
