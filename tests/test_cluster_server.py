@@ -826,3 +826,13 @@ def test_python_m_tests_cluster_serves_until_interrupted(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_istiod_carries_its_version_as_istios_charts_label_it(test_cluster, kubectl):
+    from tests.cluster.injection import ISTIO_VERSION
+
+    istiod = json.loads(ok(kubectl("get", "deployment", "istiod", "-n", "istio-system", "-o", "json")))
+    assert istiod["metadata"]["labels"]["app.kubernetes.io/version"] == ISTIO_VERSION
+    assert istiod["spec"]["template"]["spec"]["containers"][0]["image"] == f"docker.io/istio/pilot:{ISTIO_VERSION}"
+    pods = json.loads(ok(kubectl("get", "pods", "-n", "istio-system", "-l", "app=istiod", "-o", "json")))["items"]
+    assert [p["metadata"]["labels"]["app.kubernetes.io/version"] for p in pods] == [ISTIO_VERSION]

@@ -15,7 +15,7 @@ from . import errors
 from .controllers import PODS, Controllers, now
 from .defaults import apply_defaults, validate_builtin
 from .errors import ApiError, cause
-from .injection import inject, should_inject
+from .injection import ISTIO_VERSION, inject, should_inject
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .rbac import CLUSTER_ROLES, RBAC_KEYS, Authorizer, aggregate
 from .rbac_policy import admit as admit_rbac
@@ -137,7 +137,8 @@ class Core:
         })
         for rev in sorted(self.istio_revisions):
             name = "istiod" if rev == "default" else f"istiod-{rev}"
-            labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": rev}
+            labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": rev,
+                      "app.kubernetes.io/name": "istiod", "app.kubernetes.io/version": ISTIO_VERSION}
             self.internal_create(("apps", "deployments"), {
                 "apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": name, "namespace": "istio-system", "labels": dict(labels)},
@@ -147,7 +148,7 @@ class Core:
                     "template": {
                         "metadata": {"labels": dict(labels, **{"sidecar.istio.io/inject": "false"})},
                         "spec": {"containers": [{
-                            "name": "discovery", "image": "docker.io/istio/pilot:1.32.0",
+                            "name": "discovery", "image": f"docker.io/istio/pilot:{ISTIO_VERSION}",
                             "args": ["discovery", "--monitoringAddr=:15014", "--log_output_level=default:info",
                                      "--domain", "cluster.local", "--keepaliveMaxServerConnectionAge", "30m"],
                             "ports": [{"containerPort": 8080, "protocol": "TCP"},

@@ -20,7 +20,10 @@ import yaml
 from .quantity import canonicalize_resources
 from .registry import DATA_DIR
 
-PROXY_IMAGE = "docker.io/istio/proxyv2:1.32.0"
+# The Istio release the server plays: istiod runs it (image and app.kubernetes.io/version, as
+# Istio's charts label it) and its injector gives pods this proxy.
+ISTIO_VERSION = "1.32.0"
+PROXY_IMAGE = f"docker.io/istio/proxyv2:{ISTIO_VERSION}"
 TEMPLATE_FILE = DATA_DIR / "cluster" / "sidecar-template.yaml"
 
 DEFAULT_PROXY_RESOURCES = {
