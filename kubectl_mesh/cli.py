@@ -7,12 +7,14 @@ renders it and turns errors into one line and the contract's exit code.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
 import click
 
 from kubectl_mesh import __version__, errors
+from kubectl_mesh.helptext import CONTEXT, HelpSections
 from kubectl_mesh.settings import Settings, global_options
 from kubectl_mesh.text import printable
 
@@ -32,12 +34,33 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("kubectl_mesh.commands.status", "One screen: injection, pods meshed, mTLS, canaries, breakers."),
     "describe": ("kubectl_mesh.commands.describe", "istioctl x describe pod, parsed."),
     "routes": ("kubectl_mesh.commands.routes", "istioctl proxy-config routes, parsed."),
+    "version": ("kubectl_mesh.commands.version", "Plugin, kubectl, cluster and Istio versions, with skew."),
+    "completion": ("kubectl_mesh.commands.completion", "Print the bash, zsh or fish completion script."),
 }
+EXAMPLES = (
+    ("kubectl mesh advise my-app --need mtls,canary", "decide whether my-app needs Istio at all"),
+    ("kubectl mesh enable my-app", "put my-app's pods in the mesh, then verify"),
+    ("kubectl mesh mtls my-app strict", "strict mTLS, refused while a pod lacks a sidecar"),
+    ("kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app", "10% of my-app's traffic to v2"),
+    ("kubectl mesh status -A", "one screen per namespace"),
+    ("kubectl mesh diagnose -f manifests/", "the guide's problems, in manifests, no cluster"),
+)
 
 
-class LazyGroup(click.Group):
+class LazyGroup(HelpSections, click.Group):
+    examples = EXAMPLES
+
     def list_commands(self, ctx):
         return list(COMMANDS)
+
+    def resolve_command(self, ctx, args):
+        """An unknown command is an error that suggests the closest, as kubectl does."""
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-"):
+            close = difflib.get_close_matches(name, COMMANDS, n=1, cutoff=0.6)
+            suggestion = f'; did you mean "{close[0]}"?' if close else ""
+            raise click.UsageError(f'unknown command "{name}" for "kubectl mesh"{suggestion}', ctx)
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx, name):
         if name not in COMMANDS:
@@ -60,13 +83,11 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(
-    cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-)
+@click.group(cls=LazyGroup, context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(__version__, "--version", prog_name="kubectl mesh")
 @global_options
-def cli():
+@click.pass_context
+def cli(ctx):
     """Istio service mesh, the platform guide's way: safe, idempotent, checked.
 
     Global options work before or after the command, e.g.
@@ -77,6 +98,8 @@ def cli():
     5 inconclusive (canary run: too little traffic to judge), 130 interrupted
     (run again to finish).
     """
+    if ctx.invoked_subcommand is None:  # `kubectl mesh` alone: the help, as kubectl prints its own
+        click.echo(ctx.get_help())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,11 +118,12 @@ def run(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        print(f"error: {printable(exc.format_message())}{hint}", file=sys.stderr)
-        return errors.USAGE
+        path = exc.ctx.command_path.strip() if exc.ctx else "kubectl mesh"
+        message = f"{exc.format_message()} (see '{path} --help')"
+        command = " ".join(path.split()[2:])
+        return report_error(errors.UsageError(message), settings, args, command=command)
     except errors.MeshError as exc:
-        return report_error(exc, settings)
+        return report_error(exc, settings, args)
     except (KeyboardInterrupt, click.Abort):
         print("interrupted; run the same command again to finish", file=sys.stderr)
         return errors.INTERRUPTED
@@ -126,11 +150,34 @@ def complete_main(argv: list[str] | None = None) -> None:
     sys.exit(complete(words))
 
 
-def report_error(exc: errors.MeshError, settings: Settings) -> int:
+def report_error(exc: errors.MeshError, settings: Settings, args: list[str], *, command: str | None = None) -> int:
+    """One line on stderr and the contract's exit code; under -o json|yaml (even when the
+    error came before the option was read) the document with the `error` on stdout too."""
     from kubectl_mesh.report import render_error
 
-    document = render_error(exc, settings.output)
+    output = output_requested(args) or settings.output
+    document = render_error(exc, output, command=settings.command if command is None else command,
+                            dry_run=settings.dry_run)
     if document:
         sys.stdout.write(document)
     print(f"error: {printable(exc.message)}", file=sys.stderr)
     return exc.exit_code
+
+
+def output_requested(args: list[str]) -> str | None:
+    """The -o/--output value on the command line, read without click (a usage error may
+    have stopped click before it reached the option)."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return None
+        if arg in ("-o", "--output"):
+            value = args[index + 1] if index + 1 < len(args) else ""
+        elif arg.startswith("--output="):
+            value = arg[len("--output="):]
+        elif arg.startswith("-o") and not arg.startswith("--"):
+            value = arg[2:].removeprefix("=")
+        else:
+            continue
+        if value in ("json", "yaml"):
+            return value
+    return None

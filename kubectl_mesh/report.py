@@ -46,6 +46,9 @@ class Check:
     hint: str = ""
     # Extra fields a command adds to the JSON (e.g. a finding's level and Istio code).
     data: dict[str, Any] = field(default_factory=dict)
+    # A heading the text output groups checks under (e.g. "Namespace my-app" for verify -A);
+    # not in the JSON, where the data says which namespace a check is about.
+    section: str = ""
 
     def as_dict(self) -> dict:
         base = {
@@ -174,9 +177,10 @@ def gate(report: Report, force: bool, check_id: str, category: str, subject: str
     """A safety check that did not pass: it refuses the change (exit 3) unless --force,
     which turns it into a warning and lets the change go ahead."""
     check = Check(check_id, category, subject, WARN if force else FAIL, message, hint, dict(data or {}))
-    report.add(check)
-    if not force:
-        report.refused = True
+    if force:
+        report.add(check)
+    else:
+        report.refuse(check)
     return check
 
 
@@ -247,7 +251,11 @@ def render_text(report: Report, colour: bool = False, ascii_only: bool = False) 
         if lines:
             lines.append("")
         current = None
+        section = ""
         for check in report.checks:
+            if check.section != section:
+                section, current = check.section, None
+                lines.extend(["", section] if lines and lines[-1] != "" else [section])
             if check.category != current and len({c.category for c in report.checks}) > 1:
                 current = check.category
                 lines.append(out(current))
@@ -271,7 +279,8 @@ def default_summary(report: Report) -> str:
     counts = {r: sum(1 for c in report.checks if c.result == r) for r in (PASS, WARN, FAIL)}
     parts = []
     if report.checks:
-        parts.append(f"{counts[PASS]} passed, {counts[WARN]} warnings, {counts[FAIL]} failed")
+        warnings = f"{counts[WARN]} warning{'' if counts[WARN] == 1 else 's'}"
+        parts.append(f"{counts[PASS]} passed, {warnings}, {counts[FAIL]} failed")
     if report.plan:
         by_status: dict[str, int] = {}
         for step in report.plan:
@@ -284,7 +293,7 @@ def default_summary(report: Report) -> str:
 
 def dry_run_summary(plan: list[Step]) -> str:
     planned = sum(1 for step in plan if step.status == PLANNED)
-    return f"dry run: {planned} changes planned, nothing changed"
+    return f"dry run: {planned} change{'' if planned == 1 else 's'} planned, nothing changed"
 
 
 def render(report: Report, output: str, colour: bool = False, *, unicode: bool | None = None) -> str:

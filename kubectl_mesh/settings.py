@@ -35,6 +35,8 @@ class Settings:
     no_color: bool = False
     # When the command started: --timeout bounds it all from here.
     started: float = field(default_factory=time.monotonic)
+    # The command being run ("canary promote"), for the document of an error it raises.
+    command: str = ""
 
     @property
     def deadline(self) -> float:
@@ -141,29 +143,35 @@ def _complete_namespace(ctx, param, incomplete):
 def global_options(function):
     """Add the contract's global options to a click command or group."""
     options = [
-        click.option("--context", metavar="NAME", expose_value=False, callback=_store("context"),
+        _global("--context", metavar="NAME", expose_value=False, callback=_store("context"),
                      help="kubeconfig context to use (passed on to kubectl and istioctl)."),
-        click.option("--kubeconfig", metavar="PATH", expose_value=False, callback=_store("kubeconfig"),
+        _global("--kubeconfig", metavar="PATH", expose_value=False, callback=_store("kubeconfig"),
                      help="Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
-        click.option("-n", "--namespace", metavar="NS", expose_value=False,
+        _global("-n", "--namespace", metavar="NS", expose_value=False,
                      callback=_store("namespace", _namespace), shell_complete=_complete_namespace,
                      help="Namespace (default: the context's namespace)."),
-        click.option("-A", "--all-namespaces", is_flag=True, default=False, expose_value=False,
+        _global("-A", "--all-namespaces", is_flag=True, default=False, expose_value=False,
                      callback=_store("all_namespaces"), help="Act on all namespaces where it makes sense."),
-        click.option("-o", "--output", type=click.Choice(OUTPUTS), expose_value=False,
+        _global("-o", "--output", type=click.Choice(OUTPUTS), expose_value=False,
                      callback=_store("output"), help="Output format: text, json or yaml."),
-        click.option("--dry-run", is_flag=True, default=False, expose_value=False,
+        _global("--dry-run", is_flag=True, default=False, expose_value=False,
                      callback=_store("dry_run"), help="Print the plan; change nothing."),
-        click.option("--timeout", metavar="DURATION", expose_value=False, callback=_store("timeout", _timeout),
+        _global("--timeout", metavar="DURATION", expose_value=False, callback=_store("timeout", _timeout),
                      help=f"Bound on every wait, e.g. 90s or 5m (default {DEFAULT_WAIT})."),
-        click.option("-v", "--verbose", is_flag=True, default=False, expose_value=False,
+        _global("-v", "--verbose", is_flag=True, default=False, expose_value=False,
                      callback=_store("verbose"), help="Echo each kubectl and istioctl command to stderr."),
-        click.option("--no-color", is_flag=True, default=False, expose_value=False,
+        _global("--no-color", is_flag=True, default=False, expose_value=False,
                      callback=_store("no_color"), help="No colour in text output (also NO_COLOR)."),
     ]
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def _global(*decls, **attrs):
+    from kubectl_mesh.helptext import GlobalOption
+
+    return click.option(*decls, cls=GlobalOption, **attrs)
 
 
 def current(ctx: click.Context | None = None) -> Settings:

@@ -97,6 +97,17 @@ def workload(group: inventory.WorkloadState, *, effective: mtls.Effective | None
     return doc
 
 
+def workload_of(snapshot: Snapshot, obj: dict) -> dict:
+    """A Deployment, StatefulSet or DaemonSet read, with its live pods."""
+    from kubectl_mesh.snapshot import WorkloadRef
+
+    ref = WorkloadRef(obj.get("kind", ""), mesh.namespace_of(obj), mesh.name_of(obj))
+    namespace_obj = snapshot.namespace(ref.namespace)
+    group = inventory.WorkloadState(ref, [inventory.pod_state(snapshot, p, namespace_obj)
+                                          for p in snapshot.pods_of(obj) if not mesh.pod_terminating(p)])
+    return workload(group)
+
+
 def workloads(snapshot: Snapshot, namespace: str, *, with_mtls: bool = False) -> list[dict]:
     """Every workload of the namespace with live pods (a pod with no owner stands alone)."""
     result = []
@@ -116,9 +127,11 @@ def namespace_state(snapshot: Snapshot, namespace: str, *, with_workloads: bool 
     from the snapshot (the mode a command leaves in place)."""
     if effective is None and snapshot.istio_crds is not False:
         effective = mtls.namespace_mode(snapshot, namespace)
+    readable = getattr(snapshot, "readable", lambda kind, ns: True)
+    unreadable = snapshot.namespace(namespace) is None and not readable("Namespace", namespace)
     doc = {
         "name": namespace,
-        "injection": injection(snapshot.namespace(namespace)),
+        "injection": {"mode": "unknown", "labels": {}} if unreadable else injection(snapshot.namespace(namespace)),
         "mtls": mtls_mode(effective),
         "pods": pod_counts(inventory.namespace_pods(snapshot, namespace)),
     }
@@ -144,8 +157,22 @@ class Overlay:
             result.append(replaced.pop(key, obj))
         return result + list(replaced.values())
 
+    def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
+        for (k, ns, n), obj in self._objects.items():
+            if k == kind and n == name and (kind == "Namespace" or ns == namespace):
+                return obj
+        return self._base.get(kind, namespace, name)
+
+    def namespace(self, name: str) -> dict | None:
+        return self.get("Namespace", None, name)
+
     def __getattr__(self, name):
         return getattr(self._base, name)
+
+
+def state_after(snapshot: Snapshot, namespace: str, written: list[dict] | tuple = (), **kwargs) -> dict:
+    """namespace_state with the objects a command wrote in place of those read."""
+    return namespace_state(_with(snapshot, written), namespace, **kwargs)
 
 
 def _with(snapshot: Snapshot, written: list[dict] | tuple = ()) -> Snapshot:
@@ -185,14 +212,21 @@ def canary(snapshot: Snapshot, service: dict, *, written: list[dict] | tuple = (
         "subsets": subsets,
         "weights": {k or "": v for k, v in view.weights.items()},
     }
-    if view.roles:
-        for role in (traffic.STABLE, traffic.CANARY):
-            name = view.roles[role]
+    roles = dict(view.roles or {})
+    if not roles:  # after `canary finish`: the stable subset alone, recorded by the annotation
+        vs = next(iter(traffic.virtual_services_for(_with(snapshot, written), view.host, view.namespace)), None)
+        finished = traffic.finished_roles(vs)
+        if finished:
+            roles = {traffic.STABLE: finished[traffic.STABLE]}
+            doc["finished"] = finished["finished"]
+    for role in (traffic.STABLE, traffic.CANARY):
+        if role in roles:
+            name = roles[role]
             entry = by_name.get(name)
             doc[role] = {
                 "subset": name,
                 "labels": entry["labels"] if entry else None,
-                "weight": view.weight_of(role),
+                "weight": view.weights.get(name, 0),
                 "pods": entry["pods"] if entry else {"total": 0, "ready": 0},
             }
     return doc

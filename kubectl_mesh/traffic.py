@@ -261,6 +261,20 @@ def canary_roles(vs: dict | None, fqdn: str | None = None) -> dict | None:
     return None
 
 
+def finished_roles(vs: dict | None) -> dict | None:
+    """{"stable": S, "finished": C} when the VirtualService's annotation records that `canary
+    finish` made C's version the stable S (no canary now), else None."""
+    raw = annotations_of(vs or {}).get(CANARY_ANNOTATION)
+    try:
+        recorded = json.loads(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+    if isinstance(recorded, dict) and isinstance(recorded.get(STABLE), str) and \
+            isinstance(recorded.get("finished"), str):
+        return {STABLE: recorded[STABLE], "finished": recorded["finished"]}
+    return None
+
+
 @dataclass
 class CanaryView:
     """A service's canary as it stands: roles, weights and pods behind each subset."""

@@ -20,7 +20,7 @@ import json
 import re
 from collections import Counter
 
-from kubectl_mesh import __version__, errors, mesh
+from kubectl_mesh import __version__, english, errors, mesh
 from kubectl_mesh.report import PASS, SKIP, WARN, Check
 
 CATEGORY = "version"
@@ -154,7 +154,7 @@ def skew_checks(kubectl: str | None, cluster: str | None, planes: list[dict] | N
         where = sorted({ns for p in behind for ns in p["namespaces"]})
         checks.append(Check(
             "data-plane-skew", CATEGORY, "data-plane", WARN,
-            f"{_proxies(count)} {'runs' if count == 1 else 'run'} a version no control plane runs: {shown}; "
+            f"{_proxies(count)} {english.agree(count, 'runs')} a version no control plane runs: {shown}; "
             "control plane "
             f"{', '.join(sorted(running))}",
             "restart their workloads so the injector gives them the current proxy: "

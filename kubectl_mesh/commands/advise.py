@@ -78,29 +78,18 @@ def decide(needs: list[str]) -> dict:
 
 
 def cluster_facts(crd_names: list[str], istiod: list[dict], pod_count: int | None, namespace: str | None) -> dict:
-    """What the cluster has, from the reads `read_facts` made."""
+    """What the cluster has, from the reads `read_facts` made; the control planes in the
+    shape `version` gives them."""
+    from kubectl_mesh.versions import control_planes
+
     istio_crds = any(name.endswith(".istio.io") for name in crd_names)
     gateway_crds = sorted(n for n in crd_names if n.endswith("." + GATEWAY_API_GROUP))
-    ready = [
-        d for d in istiod
-        if (d.get("status") or {}).get("readyReplicas", 0) >= 1
-    ]
-    versions = sorted({
-        c.get("image", "").rsplit(":", 1)[-1]
-        for d in istiod
-        for c in (((d.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-        if ":" in c.get("image", "")
-    })
+    planes = control_planes(istiod)
     facts = {
         "istioInstalled": bool(istiod) and istio_crds,
         "istioCrds": istio_crds,
-        "istiod": [
-            {"namespace": d["metadata"].get("namespace"), "name": d["metadata"].get("name"),
-             "ready": d in ready,
-             "revision": (d["metadata"].get("labels") or {}).get("istio.io/rev", "default")}
-            for d in istiod
-        ],
-        "istioVersions": versions,
+        "controlPlanes": planes,
+        "istioVersions": sorted({p["version"] for p in planes if p["version"]}),
         "gatewayApiInstalled": bool(gateway_crds),
         "gatewayApiCrds": gateway_crds,
     }
@@ -147,10 +136,10 @@ def build_report(decision: dict, facts: dict | None, offline_reason: str | None)
     report.data["cluster"] = facts
     wants_istio = decision["recommendation"] == "istio"
     if facts["istioInstalled"]:
-        live = [d for d in facts["istiod"] if d["ready"]]
+        live = [p for p in facts["controlPlanes"] if not p["ready"].startswith("0/")]
         version = ", ".join(facts["istioVersions"]) or "unknown version"
         report.add(Check("istio-installed", "cluster", "istiod", PASS if live else WARN,
-                         f"Istio is installed ({version}; istiod {len(live)}/{len(facts['istiod'])} ready)",
+                         f"Istio is installed ({version}; istiod {len(live)}/{len(facts['controlPlanes'])} ready)",
                          "" if live else "istiod is not ready: kubectl get pods -n istio-system -l app=istiod"))
     else:
         report.add(Check("istio-installed", "cluster", "istiod", WARN if wants_istio else PASS,
@@ -172,7 +161,11 @@ def build_report(decision: dict, facts: dict | None, offline_reason: str | None)
     return report
 
 
-@mesh_command("advise")
+@mesh_command("advise", examples=[
+    ("kubectl mesh advise my-app --need mtls,canary", "the guide's rule for these needs; what my-app's sidecars cost"),
+    ("kubectl mesh advise --need path-routing --offline", "no cluster: Gateway API alone is enough here"),
+    ("kubectl mesh advise my-app --need circuit-breaking -o json", ".advice.recommendation, .cluster.istioInstalled"),
+])
 @click.option("--need", "needs", metavar="LIST",
               help="Comma-separated needs: " + ", ".join(NEEDS) + ".")
 @click.option("--offline", is_flag=True, help="Answer from --need only; do not consult the cluster.")

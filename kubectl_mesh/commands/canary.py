@@ -1,8 +1,9 @@
 """`canary`: the guide's traffic shifting, step 3, done in the order that avoids 503s.
 
     kubectl mesh canary SVC --stable v1 --canary v2 --weight 10 [--label version]
-    kubectl mesh canary promote SVC [--step N | --full]
+    kubectl mesh canary promote SVC [--to N | --step N | --full]
     kubectl mesh canary rollback SVC
+    kubectl mesh canary finish SVC      (the canary becomes the stable; see canary_finish.py)
     kubectl mesh canary status SVC
 
 Subsets are named `stable` and `canary` (as the guide writes them) with labels
@@ -22,19 +23,28 @@ import re
 
 import click
 
-from kubectl_mesh import errors, merge, traffic, validate
+from kubectl_mesh import canary_health, errors, merge, shapes, traffic, validate
 from kubectl_mesh.apply.backup import Intents, Store
 from kubectl_mesh.apply.plan import Write, execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_services
 from kubectl_mesh.command import DefaultAction, DefaultSubcommandGroup, mesh_command, progress
-from kubectl_mesh.commands import _promote, _service
+from kubectl_mesh.commands import _promote, _service, canary_finish
+from kubectl_mesh.commands._canary import check_pods, load_roles, title
 from kubectl_mesh.mesh import format_labels, name_of, namespace_of
-from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report, gate
+from kubectl_mesh.report import APPLIED, PASS, SKIP, UNCHANGED, Check, Report, gate
 
-SUBCOMMANDS = ("promote", "rollback", "status", "run", "set")
+SUBCOMMANDS = ("promote", "rollback", "finish", "status", "run", "set")
 DEFAULT_STEP = 10
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+EXAMPLES = (
+    ("kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app", "10% of my-app's traffic to v2"),
+    ("kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app --dry-run",
+     "the subsets and weights it would write, as diffs"),
+    ("kubectl mesh canary promote my-app --to 50 -n my-app", "then 50%"),
+    ("kubectl mesh canary finish my-app -n my-app", "after --full: v2 becomes the stable, the canary subset goes"),
+    ("kubectl mesh canary rollback my-app -n my-app", "or all traffic back to v1"),
+)
 
 
 def _validated_service(value: str) -> str:
@@ -115,52 +125,13 @@ def check_relabels(report: Report, target, chosen: dict, force: bool) -> None:
                              f"subset {want['name']} receives no traffic; re-pointing it from {old} to {new}"))
 
 
-def check_pods(report: Report, target, role: str, subset: dict, weight: int, force: bool) -> dict:
-    """A subset given traffic must select at least one ready pod (the guide's 503 row)."""
-    pods = traffic.subset_pods(target.snapshot, target.service, subset["labels"])
-    counts = traffic.pod_counts(pods)
-    selector = {**traffic.service_selector(target.service), **subset["labels"]}
-    subject = f"subset/{subset['name']}"
-    label_text = format_labels(subset["labels"])
-    where = f"{role} subset {subset['name']} ({label_text})"
-    if not traffic.service_selector(target.service):
-        report.add(Check(f"{role}-pods", "pods", subject, WARN,
-                         f"{where}: service {target.name} has no selector; its pods cannot be checked",
-                         "make sure the endpoints carry the subset's labels"))
-    elif counts["ready"] > 0:
-        report.add(Check(f"{role}-pods", "pods", subject, PASS,
-                         f"{where}: {counts['ready']}/{counts['total']} pods ready"))
-    elif weight == 0:
-        report.add(Check(f"{role}-pods", "pods", subject, SKIP,
-                         f"{where}: {counts['ready']}/{counts['total']} pods ready (gets no traffic)"))
-    else:
-        gate(report, force, f"{role}-pods", "pods", subject,
-             f"{where} selects no ready pod: {format_labels(selector)} matched "
-             f"{counts['total']} pod(s), {counts['ready']} ready; routing {weight}% to it would fail with 503",
-             "verify pod labels match the DestinationRule subset selectors: "
-             f"kubectl get pods -n {target.namespace} -l {format_labels(selector)} --show-labels",
-             {"subset": subset["name"], "labels": subset["labels"], "selector": selector})
-    return counts
-
-
-def canary_data(target, chosen: dict, weights: dict, counts: dict, dr_name: str, vs_name: str, label=None) -> dict:
-    doc = {
-        "service": target.name,
-        "namespace": target.namespace,
-        "host": target.fqdn,
-        "destinationRule": dr_name,
-        "virtualService": vs_name,
-    }
-    if label:
-        doc["label"] = label
-    for role in ("stable", "canary"):
-        doc[role] = {
-            "subset": chosen[role]["name"],
-            "labels": chosen[role]["labels"],
-            "weight": weights[role],
-            "pods": counts.get(role),
-        }
-    return doc
+def canary_data(report: Report, target, chosen: dict, weights: dict, written: list) -> None:
+    """The canary as the command leaves it (the objects it wrote, if they landed, in place of
+    those read) and, apart, what was requested (kubectl_mesh.shapes)."""
+    landed = {s.target for s in report.plan if s.status in (APPLIED, UNCHANGED)}
+    kept = [obj for obj in written if f"{obj['kind'].lower()}/{name_of(obj)}" in landed]
+    report.data["canary"] = shapes.canary(target.snapshot, target.service, written=kept)
+    report.data["requested"] = {"canary": shapes.requested_canary(chosen, weights)}
 
 
 def check_second_virtual_service(report: Report, target, vs_name: str, force: bool) -> None:
@@ -186,9 +157,9 @@ def check_second_virtual_service(report: Report, target, vs_name: str, force: bo
          {"conflictsWith": [f"{namespace_of(vs)}/{name_of(vs)}" for vs in clash]})
 
 
-def vs_write(writer, target, vs_name, chosen, weights, reason, annotate=None) -> Write:
+def vs_write(writer, target, vs_name, chosen, weights, reason, annotate=None, written: list | None = None) -> Write:
     """The write of the VirtualService's weights (and the role annotation; `annotate(vs, current)`
-    adds to what is written)."""
+    adds to what is written); the object as last planned is appended to `written`."""
     roles = {role: chosen[role]["name"] for role in ("stable", "canary")}
     ref = ObjectRef("VirtualService", target.namespace, vs_name)
 
@@ -200,48 +171,35 @@ def vs_write(writer, target, vs_name, chosen, weights, reason, annotate=None) ->
             current, name=vs_name, namespace=target.namespace, host=target.name,
             weights=[(roles["stable"], weights["stable"]), (roles["canary"], weights["canary"])], roles=roles,
         )
-        return annotate(result, current) if annotate else result
+        result = annotate(result, current) if annotate else result
+        if written is not None:
+            written.append(result)
+        return result
 
     return writer.applying(ref, merged, target.virtual_service, reason=reason, action="route")
-
-
-def _version_text(entry: dict) -> str:
-    labels = entry.get("labels")
-    shown = ",".join(str(v) for v in labels.values()) if labels else "?"
-    return shown if entry["name"] in ("stable", "canary") else f"{shown} (subset {entry['name']})"
-
-
-def title(target, chosen, weights) -> str:
-    return (f"Canary for service {target.name} in {target.namespace}: "
-            f"stable {_version_text(chosen['stable'])} {weights['stable']}%, "
-            f"canary {_version_text(chosen['canary'])} {weights['canary']}%")
 
 
 # -- the group ---------------------------------------------------------------------------------
 @mesh_command("canary", group=True, cls=DefaultSubcommandGroup, invoke_without_command=True,
               usage="SVC --stable VERSION --canary VERSION --weight N | COMMAND SVC",
               lazy={"run": "kubectl_mesh.commands.canary_run"},
-              context_settings={**CONTEXT, "ignore_unknown_options": True})
+              context_settings={**CONTEXT, "ignore_unknown_options": True}, examples=EXAMPLES)
 def command(settings):
     """Shift traffic between a stable and a canary subset by weight (the guide's step 3).
 
-    \b
-    kubectl mesh canary SVC --stable v1 --canary v2 --weight 10
-    kubectl mesh canary promote SVC [--step N | --full]
-    kubectl mesh canary rollback SVC        (stable back to 100)
-    kubectl mesh canary status SVC
-    kubectl mesh canary run SVC --stable v1 --canary v2   (progressive, measured)
-
-    DestinationRule subsets are written before VirtualService weights, and a
-    subset must select a ready pod before it gets traffic (exit 3 otherwise;
-    --force overrides).
+    The main form routes N% of SVC's traffic to the canary version: the
+    DestinationRule's subsets are written before the VirtualService's weights,
+    and a subset must select a ready pod before it gets traffic (exit 3
+    otherwise; --force overrides). Then promote it step by step (or --to N),
+    roll it back, or finish it: the canary becomes the new stable. `canary run`
+    does the steps itself, measuring each from Prometheus.
     """
     ctx = click.get_current_context()
     if ctx.invoked_subcommand is None:
-        raise click.UsageError("missing SVC (or one of promote, rollback, status, run and SVC)", ctx)
+        raise click.UsageError("missing SVC (or one of promote, rollback, finish, status, run and SVC)", ctx)
 
 
-@mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT)
+@mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT, examples=EXAMPLES[:2])
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--stable", "stable", metavar="VERSION", required=True, help="Label value of the stable pods, e.g. v1.")
 @click.option("--canary", "canary", metavar="VERSION", required=True, help="Label value of the canary pods, e.g. v2.")
@@ -289,9 +247,10 @@ def apply_split(report, runner, target, label, stable, canary, weights, force, a
                              f"{role}: reusing subset {chosen[role]['name']}, which already selects "
                              f"{format_labels(chosen[role]['labels'])}"))
     check_relabels(report, target, chosen, force)
-    counts = {role: check_pods(report, target, role, chosen[role], weights[role], force)
-              for role in ("stable", "canary")}
-    report.data["canary"] = canary_data(target, chosen, weights, counts, dr_name, vs_name, label)
+    for role in ("stable", "canary"):
+        check_pods(report, target, role, chosen[role], weights[role], force)
+    written: list = []
+    canary_data(report, target, chosen, weights, written)
     if report.refused:
         return report
 
@@ -301,42 +260,19 @@ def apply_split(report, runner, target, label, stable, canary, weights, force, a
     def merged_rule(current):
         if current is not None and traffic.dr_host(current) != target.fqdn:
             raise errors.Refused(f"destinationrule/{dr_name} no longer has host {target.fqdn}; nothing written")
-        return merge.destination_rule_subsets(current, name=dr_name, namespace=target.namespace,
-                                              host=svc, wanted=wanted)
+        result = merge.destination_rule_subsets(current, name=dr_name, namespace=target.namespace,
+                                                host=svc, wanted=wanted)
+        written.append(result)
+        return result
 
     dr_ref = ObjectRef("DestinationRule", target.namespace, dr_name)
     subsets = writer.applying(dr_ref, merged_rule, target.rule,
                               reason="subsets first, so that no route points at a missing subset", action="subsets")
     execute(report, [subsets, vs_write(writer, target, vs_name, chosen, weights,
-                                       f"weights stable {weights['stable']} / canary {weights['canary']}", annotate)],
-            runner=runner)
+                                       f"weights stable {weights['stable']} / canary {weights['canary']}", annotate,
+                                       written=written)], runner=runner)
+    canary_data(report, target, chosen, weights, written)
     return report
-
-
-def _load_roles(report: Report, target, force: bool):
-    """The running canary: (vs, roles, current weights, subsets by role), or None with a failed check."""
-    _service.guard_single(report, target, "VirtualService", force,
-                          "Istio uses only one VirtualService per host for sidecars")
-    vs = target.virtual_service
-    roles = traffic.canary_roles(vs, target.fqdn)
-    if vs is None or roles is None:
-        report.add(Check("canary-found", "canary", f"service/{target.name}", FAIL,
-                         f"no canary for service {target.name} in {target.namespace}: "
-                         + ("no VirtualService routes it" if vs is None else
-                            f"virtualservice/{name_of(vs)} does not split it between a stable and a canary subset"),
-                         f"start one: kubectl mesh canary {target.name} --stable v1 --canary v2 --weight 10 "
-                         f"-n {target.namespace}"))
-        return None
-    index = traffic.catch_all_index(vs)
-    current = {}
-    if index is not None:
-        current = traffic.route_weights(vs["spec"]["http"][index], target.fqdn, target.namespace)
-    weights = {role: current.get(roles[role], 0) for role in ("stable", "canary")}
-    chosen = {}
-    for role in ("stable", "canary"):
-        subset = traffic.subset_named(target.rules, roles[role])
-        chosen[role] = {"name": roles[role], "labels": traffic.subset_labels(subset) if subset else None}
-    return vs, roles, weights, chosen
 
 
 def _shift(settings, report, target, runner, chosen, new_weights, force, reason):
@@ -348,44 +284,54 @@ def _shift(settings, report, target, runner, chosen, new_weights, force, reason)
                  f"{target.fqdn}; routing to it fails with 503",
                  f"define it first: kubectl mesh canary {target.name} --stable VERSION "
                  "--canary VERSION --weight N")
-    counts = {}
     for role in ("stable", "canary"):
         if chosen[role]["labels"] is not None:
-            counts[role] = check_pods(report, target, role, chosen[role], new_weights[role], force)
-    dr_name = name_of(target.rule) if target.rule else ""
-    report.data["canary"] = canary_data(target, chosen, new_weights, counts, dr_name,
-                                        name_of(target.virtual_service))
+            check_pods(report, target, role, chosen[role], new_weights[role], force)
+    written: list = []
+    canary_data(report, target, chosen, new_weights, written)
     report.title = title(target, chosen, new_weights)
     if report.refused:
         return report
     writer = Writer(runner, progress=progress)
-    execute(report, [vs_write(writer, target, name_of(target.virtual_service), chosen, new_weights, reason)],
-            runner=runner)
+    execute(report, [vs_write(writer, target, name_of(target.virtual_service), chosen, new_weights, reason,
+                              written=written)], runner=runner)
+    canary_data(report, target, chosen, new_weights, written)
     return report
 
 
-@mesh_command("promote", context_settings=CONTEXT)
+@mesh_command("promote", context_settings=CONTEXT, examples=[
+    ("kubectl mesh canary promote my-app --to 50 -n my-app", "canary at 50% (running it again changes nothing)"),
+    ("kubectl mesh canary promote my-app -n my-app", "10 points more for the canary"),
+    ("kubectl mesh canary promote my-app --full -n my-app", "all traffic to the canary"),
+])
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
+@click.option("--to", "to", metavar="N", help="Set the canary weight to N (0-100): absolute, so idempotent.")
 @click.option("--step", metavar="N", help=f"Add N to the canary weight (default {DEFAULT_STEP}).")
-@click.option("--full", is_flag=True, help="Send all traffic to the canary.")
+@click.option("--full", is_flag=True, help="Send all traffic to the canary (--to 100).")
 @click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
-def promote(settings, svc, step, full, force):
-    """Raise the canary's weight by --step (default 10), or to 100 with --full."""
+def promote(settings, svc, to, step, full, force):
+    """Raise the canary's weight: to N with --to, by --step (default 10), or to 100 with --full.
+
+    --to is what a runbook wants: run twice, it is one change (a second run
+    finds the weight already there and writes nothing).
+    """
     svc = _validated_service(svc)
-    if step is not None and full:
-        raise errors.UsageError("give --step N or --full, not both")
+    if sum(x is not None and x is not False for x in (to, step, full)) > 1:
+        raise errors.UsageError("give one of --to N, --step N and --full")
+    absolute = validate.weight(to) if to is not None else (100 if full else None)
     increment = validate.integer(step, what="step", minimum=1, maximum=100) if step is not None else DEFAULT_STEP
     runner = settings.runner()
     target = _service.load(settings, runner, svc)
     report = Report(title=f"Promote the canary of service {svc} in {target.namespace}")
-    found = _load_roles(report, target, force)
+    found = load_roles(report, target, force)
     if found is None:
         return report
     vs, _, weights, chosen = found
     intents = Intents(Store(runner.context, runner.kubeconfig))
-    new = None if full else _promote.pending_target(report, intents, target, name_of(vs), weights)
+    # --step is relative: after a write whose answer was lost, complete it rather than step again.
+    new = None if absolute is not None else _promote.pending_target(report, intents, target, name_of(vs), weights)
     if new is None:
-        canary_weight = 100 if full else min(100, weights["canary"] + increment)
+        canary_weight = absolute if absolute is not None else min(100, weights["canary"] + increment)
         new = {"stable": 100 - canary_weight, "canary": canary_weight}
     _shift(settings, report, target, runner, chosen, new, force,
            f"canary {weights['canary']} -> {new['canary']}, stable {weights['stable']} -> {new['stable']}")
@@ -394,7 +340,10 @@ def promote(settings, svc, step, full, force):
     return report
 
 
-@mesh_command("rollback", context_settings=CONTEXT)
+@mesh_command("rollback", context_settings=CONTEXT, examples=[
+    ("kubectl mesh canary rollback my-app -n my-app", "all traffic back to stable; the subsets stay"),
+    ("kubectl mesh canary rollback my-app -n my-app --force", "even if a safety check objects (a last resort)"),
+])
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--force", is_flag=True, help="Proceed despite a failed safety check.")
 def rollback(settings, svc, force):
@@ -406,7 +355,7 @@ def rollback(settings, svc, force):
     runner = settings.runner()
     target = _service.load(settings, runner, svc)
     report = Report(title=f"Roll back the canary of service {svc} in {target.namespace}")
-    found = _load_roles(report, target, force)
+    found = load_roles(report, target, force)
     if found is None:
         return report
     _, _, weights, chosen = found
@@ -423,61 +372,46 @@ def _run_state(target):
     return schedule.read_annotation(annotations_of(vs).get(traffic.CANARY_ANNOTATION))[1] if vs else None
 
 
-@mesh_command("status", context_settings=CONTEXT)
+@mesh_command("status", context_settings=CONTEXT, examples=[
+    ("kubectl mesh canary status my-app -n my-app", "weights, ready pods per subset, the objects involved"),
+    ("kubectl mesh canary status my-app -n my-app -o json", ".canary.canary.weight, .canary.subsets[].pods.ready"),
+])
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 def status(settings, svc):
     """Weights, ready/total pods per subset, and the objects involved."""
     svc = _validated_service(svc)
     runner = settings.runner()
     target = _service.load(settings, runner, svc)
-    view = traffic.canary_view(target.snapshot, target.service)
+    doc = shapes.canary(target.snapshot, target.service)
     report = Report(title=f"Canary of service {svc} in {target.namespace}")
-    report.data["canary"] = view.as_dict()
-    report.text.append(f"DestinationRules: {', '.join(view.destination_rules) or '(none)'}")
-    report.text.append(f"VirtualServices:  {', '.join(view.virtual_services) or '(none)'}")
+    report.data["canary"] = doc
+    report.text.append(f"DestinationRules: {', '.join(doc['destinationRules']) or '(none)'}")
+    report.text.append(f"VirtualServices:  {', '.join(doc['virtualServices']) or '(none)'}")
+    if doc["subsets"]:
+        report.text.append("")
+        report.text.append(f"{'SUBSET':<16} {'ROLE':<7} {'WEIGHT':>6}  {'READY':>7}  LABELS")
+        for subset in doc["subsets"]:
+            weight = "-" if subset["weight"] is None else f"{subset['weight']}%"
+            ready = f"{subset['pods']['ready']}/{subset['pods']['total']}"
+            report.text.append(f"{subset['name']:<16} {subset['role'] or '':<7} {weight:>6}  {ready:>7}  "
+                               f"{format_labels(subset['labels'])}")
+    if not doc["active"]:
+        report.add(Check("canary-found", "canary", f"service/{svc}", SKIP,
+                         f"no canary for service {svc}"
+                         + (": weights are not split between a stable and a canary subset" if doc["virtualServices"]
+                            else ": no VirtualService routes it")))
     run = _run_state(target)
     if run is not None:
-        report.data["canary"]["run"] = run.as_dict()
+        doc["run"] = run.as_dict()
         report.text.append(f"Canary run:       {run.id} {run.stable} -> {run.canary}, {run.phase} at {run.position}"
                            + (f", held by {run.holder}" if run.holder else "")
                            + (f" ({run.reason})" if run.reason else ""))
-    if view.subsets:
-        report.text.append("")
-        report.text.append(f"{'SUBSET':<16} {'ROLE':<7} {'WEIGHT':>6}  {'READY':>7}  LABELS")
-        for subset in view.subsets:
-            weight = "-" if subset["weight"] is None else f"{subset['weight']}%"
-            ready = f"{subset['pods']['ready']}/{subset['pods']['total']}"
-            report.text.append(f"{subset['name']:<16} {subset.get('role', ''):<7} {weight:>6}  {ready:>7}  "
-                               f"{format_labels(subset['labels'])}")
-    if not view.active:
-        report.add(Check("canary-found", "canary", f"service/{svc}", SKIP,
-                         f"no canary for service {svc}"
-                         + (": weights are not split between a stable and a canary subset" if view.virtual_services
-                            else ": no VirtualService routes it")))
-    by_name = {s["name"]: s for s in view.subsets}
-    for subset_name, weight in view.weights.items():
-        if not subset_name:
-            continue
-        entry = by_name.get(subset_name)
-        if entry is None:
-            report.add(Check("subset-defined", "subsets", f"subset/{subset_name}", FAIL if weight else WARN,
-                             f"subset {subset_name} ({weight}%) is defined by no DestinationRule for {view.host}",
-                             "define the subset in the DestinationRule, or move its weight elsewhere"))
-        elif weight and entry["pods"]["ready"] == 0:
-            report.add(Check("subset-pods", "pods", f"subset/{subset_name}", FAIL,
-                             f"subset {subset_name} gets {weight}% but selects no ready pod "
-                             f"({format_labels(entry['labels'])})",
-                             "verify pod labels match DestinationRule subset selectors: "
-                             f"kubectl get pods -n {target.namespace} --show-labels"))
-        elif weight:
-            report.add(Check("subset-pods", "pods", f"subset/{subset_name}", PASS,
-                             f"subset {subset_name} gets {weight}%: {entry['pods']['ready']}/"
-                             f"{entry['pods']['total']} pods ready"))
-    if view.active:
-        report.summary = (f"stable {view.roles['stable']} {view.weight_of('stable')}%, "
-                          f"canary {view.roles['canary']} {view.weight_of('canary')}%")
+    report.add(*canary_health.checks(doc))
+    if doc["active"]:
+        report.summary = (f"stable {doc['stable']['subset']} {doc['stable']['weight']}%, "
+                          f"canary {doc['canary']['subset']} {doc['canary']['weight']}%")
     return report
 
 
-for _sub in (set_command, promote, rollback, status):
+for _sub in (set_command, promote, rollback, canary_finish.finish, status):
     command.add_command(_sub)

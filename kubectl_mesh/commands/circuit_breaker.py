@@ -18,14 +18,14 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from kubectl_mesh import errors, merge, traffic, validate
+from kubectl_mesh import errors, merge, shapes, traffic, validate
 from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_services
 from kubectl_mesh.command import DefaultAction, DefaultSubcommandGroup, mesh_command, progress
 from kubectl_mesh.commands import _service
 from kubectl_mesh.mesh import name_of
-from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report
+from kubectl_mesh.report import APPLIED, PASS, SKIP, UNCHANGED, WARN, Check, Report
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 INT32_MAX = 2**31 - 1
@@ -64,24 +64,28 @@ def _h2_policy(value: str) -> str:
     return upper
 
 
+EXAMPLES = (
+    ("kubectl mesh circuit-breaker my-app -n my-app", "the guide's limits, merged into my-app's one DestinationRule"),
+    ("kubectl mesh circuit-breaker my-app --max-connections 200 --consecutive-5xx 3 -n my-app",
+     "other limits; those not given keep their value"),
+    ("kubectl mesh circuit-breaker status my-app -n my-app", "the breaker in force and the rule it comes from"),
+    ("kubectl mesh circuit-breaker remove my-app -n my-app", "take it out; TLS, load balancing and subsets stay"),
+)
+
+
 @mesh_command("circuit-breaker", group=True, cls=DefaultSubcommandGroup, invoke_without_command=True,
-              usage="SVC [OPTIONS] | remove SVC | status SVC",
+              usage="SVC [OPTIONS] | remove SVC | status SVC", examples=EXAMPLES,
               context_settings={**CONTEXT, "ignore_unknown_options": True})
 def command(settings):
     """Add, show or remove a service's circuit breaker (the guide's step 4).
 
-    \b
-    kubectl mesh circuit-breaker SVC [--max-connections 100 --consecutive-5xx 5 ...]
-    kubectl mesh circuit-breaker remove SVC
-    kubectl mesh circuit-breaker status SVC
-
-    The settings are merged into the DestinationRule that serves the host,
-    never a second one, which Istio would silently ignore.
+    The main form sets SVC's connection pool and outlier detection (the
+    guide's values by default). They are merged into the DestinationRule that
+    serves the host, never a second one, which Istio would silently ignore.
     """
     ctx = click.get_current_context()
     if ctx.invoked_subcommand is None:
         raise click.UsageError("missing SVC (or one of remove, status and SVC)", ctx)
-
 
 
 def _option(name, key, metavar, help_text):
@@ -89,7 +93,7 @@ def _option(name, key, metavar, help_text):
     return click.option(name, key, metavar=metavar, default=str(default), show_default=True, help=help_text)
 
 
-@mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT)
+@mesh_command("set", hidden=True, cls=DefaultAction, context_settings=CONTEXT, examples=EXAMPLES[:2])
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @_option("--max-connections", "max_connections", "N", "connectionPool.tcp.maxConnections.")
 @_option("--http1-max-pending-requests", "http1_max_pending_requests", "N",
@@ -121,13 +125,11 @@ def set_command(settings, svc, force, **options):
     dr_name = name_of(target.rule) if target.rule else svc
     if target.rule is None and _service.refuse_clash(report, target, "DestinationRule", dr_name):
         return report
-    report.data["circuitBreaker"] = {
-        "service": svc, "namespace": target.namespace, "host": target.fqdn, "destinationRule": dr_name,
-        "settings": traffic.circuit_breaker(merge.destination_rule_breaker(
-            target.rule, name=dr_name, namespace=target.namespace, host=svc,
-            settings={k: v for k, v in wanted.items() if k in given},
-            defaults={k: v for k, v in wanted.items() if k not in given})),
-    }
+    report.data["circuitBreaker"] = shapes.circuit_breaker(target.snapshot, target.fqdn, target.namespace)  # live
+    report.data["requested"] = {"circuitBreaker": {"settings": traffic.circuit_breaker(merge.destination_rule_breaker(
+        target.rule, name=dr_name, namespace=target.namespace, host=svc,
+        settings={k: v for k, v in wanted.items() if k in given},
+        defaults={k: v for k, v in wanted.items() if k not in given}))}}
     if report.refused:
         return report
     if target.rule is not None:
@@ -143,17 +145,32 @@ def set_command(settings, svc, force, **options):
             defaults={k: v for k, v in wanted.items() if k not in given},
         )
 
-    _write(report, runner, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
+    _write(report, runner, target, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
            target.rule, "connectionPool and outlierDetection in the top-level trafficPolicy")
     return report
 
 
-def _write(report, runner, ref, merged, current, reason):
+def _write(report, runner, target, ref, merged, current, reason):
+    """The one write; then the breaker as the command leaves it (the rule written, if it landed)."""
+    planned: list = []
+
+    def planning(obj):
+        result = merged(obj)
+        planned.append(result)
+        return result
+
     writer = Writer(runner, progress=progress)
-    execute(report, [writer.applying(ref, merged, current, reason=reason, action="circuit-breaker")], runner=runner)
+    execute(report, [writer.applying(ref, planning, current, reason=reason, action="circuit-breaker")], runner=runner)
+    landed = report.plan and report.plan[-1].status in (APPLIED, UNCHANGED)
+    written = [planned[-1]] if landed and planned and planned[-1] is not None else []
+    report.data["circuitBreaker"] = shapes.circuit_breaker(target.snapshot, target.fqdn, target.namespace,
+                                                           written=written)
 
 
-@mesh_command("remove", context_settings=CONTEXT)
+@mesh_command("remove", context_settings=CONTEXT, examples=[
+    ("kubectl mesh circuit-breaker remove my-app -n my-app", "take the breaker out of my-app's DestinationRule"),
+    ("kubectl mesh circuit-breaker remove my-app -n my-app --dry-run", "the diff it would write"),
+])
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--force", is_flag=True, help="With several DestinationRules for the host, change the oldest.")
 def remove(settings, svc, force):
@@ -171,31 +188,34 @@ def remove(settings, svc, force):
     if target.rule is None:
         report.add(Check("destination-rule", "objects", f"service/{svc}", SKIP,
                          f"no DestinationRule for {target.fqdn}: there is no circuit breaker to remove"))
+        report.data["circuitBreaker"] = shapes.circuit_breaker(target.snapshot, target.fqdn, target.namespace)
         report.summary = "nothing to do"
         return report
     dr_name = name_of(target.rule)
-    report.data["circuitBreaker"] = {"service": svc, "namespace": target.namespace, "host": target.fqdn,
-                                     "destinationRule": dr_name, "settings": {}}
+    report.data["circuitBreaker"] = shapes.circuit_breaker(target.snapshot, target.fqdn, target.namespace)  # live
+    report.data["requested"] = {"circuitBreaker": {"settings": {}}}
 
     def merged(current):
         if current is None:
             return None
         return merge.remove_breaker(current)
 
-    _write(report, runner, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
+    _write(report, runner, target, ObjectRef("DestinationRule", target.namespace, dr_name), merged,
            target.rule, "remove connectionPool and outlierDetection; TLS and load balancing stay")
     return report
 
 
-@mesh_command("status", context_settings=CONTEXT)
+@mesh_command("status", context_settings=CONTEXT, examples=[
+    ("kubectl mesh circuit-breaker status my-app -n my-app", "the limits in force and where they come from"),
+    ("kubectl mesh circuit-breaker status my-app -n my-app -o json", ".circuitBreaker.limits, .circuitBreaker.source"),
+])
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 def status(settings, svc):
     """The circuit breaker in force for SVC and the DestinationRule it comes from."""
     svc = validate.dns1123_label(svc, what="service name")
     runner = settings.runner()
     target = _service.load(settings, runner, svc)
-    view = traffic.breaker_view(target.snapshot, target.fqdn, target.namespace)
-    view.update({"service": svc, "namespace": target.namespace})
+    view = shapes.circuit_breaker(target.snapshot, target.fqdn, target.namespace)
     report = Report(title=f"Circuit breaker of service {svc} in {target.namespace}")
     report.data["circuitBreaker"] = view
     if view["settings"]:

@@ -101,7 +101,12 @@ def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
     return found, f"Diagnosis of {where} ({objects} objects read)", source, notes, snap
 
 
-@mesh_command("diagnose", all_namespaces=True)
+@mesh_command("diagnose", all_namespaces=True, examples=[
+    ("kubectl mesh diagnose my-app", "the guide's troubleshooting table over one namespace"),
+    ("kubectl mesh diagnose -A", "every namespace, and callers across namespaces"),
+    ("kubectl mesh diagnose -f k8s/ --fail-on warning", "manifests in CI, before an apply: no cluster"),
+    ("kubectl mesh diagnose my-app -o json", ".checks[].id, .checks[].level, .counts.error"),
+])
 @click.option("-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
               help="Check manifests instead of the cluster: files, directories (recursively) or - for "
                    "stdin; repeatable. No cluster is contacted.")

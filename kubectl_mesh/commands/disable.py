@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import injection, inventory, mesh, mtls
+from kubectl_mesh import english, injection, inventory, mesh, mtls, shapes
 from kubectl_mesh.apply.namespace import relabel_and_restart
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
@@ -39,7 +39,8 @@ def sidecar_left_checks(snapshot, namespace: str) -> list[Check]:
         subject = str(group.ref)
         if meshed:
             checks.append(Check("sidecar-removed", "sidecars", subject, FAIL,
-                                f"{subject}: {len(meshed)} of {len(group.pods)} pods still carry istio-proxy",
+                                f"{subject}: {english.of_total(len(meshed), len(group.pods), 'pod')} still "
+                                f"{english.agree(len(meshed), 'carries')} istio-proxy",
                                 f"kubectl rollout restart {subject} -n {namespace}"))
         else:
             checks.append(Check("sidecar-removed", "sidecars", subject, PASS,
@@ -47,7 +48,11 @@ def sidecar_left_checks(snapshot, namespace: str) -> list[Check]:
     return checks
 
 
-@mesh_command("disable")
+@mesh_command("disable", examples=[
+    ("kubectl mesh disable my-app", "remove the injection label, restart the meshed workloads, check"),
+    ("kubectl mesh disable my-app --dry-run", "what it would change"),
+    ("kubectl mesh disable my-app --force", "even while STRICT mTLS applies (cuts off its meshed callers)"),
+])
 @click.argument("ns", metavar="NAMESPACE", required=False, shell_complete=complete_namespaces)
 @click.option("--restart", "restart_policy", type=click.Choice(["meshed", "all", "none"]), default="meshed",
               show_default=True, help="Which workloads to restart: those whose pods carry the proxy, all, none.")
@@ -60,6 +65,9 @@ def command(settings, ns, restart_policy, wait, force):
     snapshot = read_cluster(runner, namespace=namespace)
     ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Disabling sidecar injection in namespace {namespace}")
+    report.data["namespaces"] = [shapes.namespace_state(snapshot, namespace)]  # live, until changed
+    future = injection.disable_labels(ns_obj).applied_to(ns_obj)
+    report.data["requested"] = {"namespaces": [{"name": namespace, "injection": shapes.injection(future)}]}
     strict = strict_sources(snapshot, namespace)
     unknown = mtls.namespace_mode(snapshot, namespace)
     if unknown.unknown and not strict:
@@ -73,7 +81,7 @@ def command(settings, ns, restart_policy, wait, force):
         gate(report, force, "strict-mtls", "mtls", f"namespace/{namespace}",
              f"STRICT mTLS applies to {namespace} ({'; '.join(strict)}): without sidecars its pods "
              "can no longer talk to meshed services, nor they to it",
-             f"kubectl mesh mtls {namespace} permissive  first, or pass --force")
+             f"kubectl mesh mtls {namespace} permissive first, or pass --force")
         if report.refused:
             return report
     if mesh.injection_mode(ns_obj) == "ambient":
@@ -84,8 +92,11 @@ def command(settings, ns, restart_policy, wait, force):
     if restarts is None:
         return report
     label = report.plan[0]
+    if label.status == APPLIED:
+        report.data["namespaces"] = [shapes.state_after(snapshot, namespace, [future])]
     if wait or not restarts.steps:
         after = read_cluster(runner, namespace=namespace)
+        report.data["namespaces"] = [shapes.namespace_state(after, namespace)]
         report.add(*sidecar_left_checks(after, namespace))
     else:
         progress("not verified (--no-wait)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import injection, validate
+from kubectl_mesh import errors, injection, shapes, validate
 from kubectl_mesh.apply.namespace import relabel_and_restart
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
@@ -31,10 +31,15 @@ def finish_with_verify(settings, runner, namespace: str, report: Report, *, use_
 
     verified = verify_namespace(settings, runner, namespace, use_istioctl=use_istioctl, parallel=parallel)
     report.add(*verified.checks)
-    report.data["verify"] = verified.data.get("verify")
+    report.data["namespaces"] = verified.data["namespaces"]  # the state as verified, read after the rollouts
 
 
-@mesh_command("enable")
+@mesh_command("enable", examples=[
+    ("kubectl mesh enable my-app", "label, restart what lacks the proxy, wait, verify"),
+    ("kubectl mesh enable my-app --revision canary", "inject with the canary control plane (istio.io/rev=canary)"),
+    ("kubectl mesh enable my-app --dry-run", "the label and the restarts it would make"),
+    ("kubectl mesh enable my-app --restart none --no-wait", "label only; restart the workloads yourself"),
+])
 @click.argument("ns", metavar="NAMESPACE", required=False, shell_complete=complete_namespaces)
 @click.option("--revision", metavar="REV", help="Inject with this control-plane revision (istio.io/rev=REV).")
 @click.option("--restart", "restart_policy", type=click.Choice(["missing", "all", "none"]), default="missing",
@@ -60,6 +65,7 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     snapshot = read_cluster(runner, namespace=namespace)
     ns_obj = snapshot.require_namespace(namespace)
     report = Report(title=f"Enabling sidecar injection in namespace {namespace}")
+    report.data["namespaces"] = [shapes.namespace_state(snapshot, namespace)]  # live, until changed
     if snapshot.istio_crds is False and not force:
         gate(report, False, "istio-installed", "cluster", "istio",
              "Istio is not installed on this cluster (its CRDs are missing): injection would do nothing",
@@ -69,13 +75,22 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
     def labels(obj):  # refuses (exit 3) on an ambient namespace unless --force
         return injection.enable_labels(obj, revision, force=force)
 
-    plan = injection.enable_restarts(snapshot, namespace, labels(ns_obj).applied_to(ns_obj), restart_policy)
+    try:
+        future = labels(ns_obj).applied_to(ns_obj)
+    except errors.Refused as exc:
+        gate(report, False, "ambient-namespace", "safety", f"namespace/{namespace}", exc.message,
+             f"kubectl mesh enable {namespace} --force")
+        return report
+    report.data["requested"] = {"namespaces": [{"name": namespace, "injection": shapes.injection(future)}]}
+    plan = injection.enable_restarts(snapshot, namespace, future, restart_policy)
     report.add(*orphan_checks(namespace, plan))
     restarts = relabel_and_restart(report, runner, snapshot, ns_obj, labels, plan.restarts,
                                    wait=wait, progress=progress)
     if restarts is None:
         return report
     label = report.plan[0]
+    if label.status == APPLIED:
+        report.data["namespaces"] = [shapes.state_after(snapshot, namespace, [future])]
     nothing = label.status != APPLIED and not restarts.steps
     if not wait and restarts.steps:
         report.notes.append(f"not verified (--no-wait): run `kubectl mesh verify {namespace}` once the rollouts finish")

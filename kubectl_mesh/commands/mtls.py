@@ -8,22 +8,24 @@ Istio would ignore in favour of the oldest. Before STRICT every pod of the
 namespace must have a sidecar (the guide's "connection refused after
 enabling strict mTLS"), otherwise the command refuses and names the pods
 and their workloads; it also warns about workloads without sidecars in other
-namespaces, which could be clients, and recommends PERMISSIVE first when the
-current mode is DISABLE or unset. `--force` overrides the refusal.
+namespaces, which could be clients. From DISABLE it refuses to go straight to
+STRICT (PERMISSIVE first, so clients can move to mTLS); from STRICT to
+PERMISSIVE it says what that weakens. `--force` overrides a refusal.
 """
 
 from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, inventory, merge, mtls, validate
+from kubectl_mesh import english, errors, inventory, merge, mtls, shapes, validate
 from kubectl_mesh.access import skipped
 from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.mesh import format_labels, meta, name_of
-from kubectl_mesh.report import PASS, WARN, Check, Report, gate
+from kubectl_mesh.fixes import opt_out_hint
+from kubectl_mesh.mesh import format_labels, name_of
+from kubectl_mesh.report import APPLIED, PASS, UNCHANGED, WARN, Check, Report, gate
 from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
 
 MODES = ("strict", "permissive", "status")
@@ -85,22 +87,28 @@ def check_sidecars(report: Report, snapshot, namespace: str, force: bool) -> lis
         return []
     if not lacking:
         report.add(Check("sidecars", "sidecars", f"namespace/{namespace}", PASS,
-                         f"all {len(states)} pods in {namespace} have a sidecar"))
+                         f"{'the one pod' if len(states) == 1 else f'all {len(states)} pods'} in {namespace} "
+                         f"{english.agree(len(states), 'has')} a sidecar"))
         return []
     groups = inventory.by_workload(lacking)
     described = [f"{g.ref} ({', '.join(p.name for p in g.pods)})" for g in groups]
-    opted = [p.name for p in lacking if p.opted_out]
-    hint = (f"enable injection in {namespace} and restart the workloads: kubectl mesh enable {namespace}"
-            + (f"; {_some(opted)} opt out of injection (sidecar.istio.io/inject=false)" if opted else ""))
+    opted = [g for g in groups if all(p.opted_out for p in g.pods)]
+    restart = [g for g in groups if g not in opted]
+    hints = []
+    if restart:
+        hints.append(f"enable injection in {namespace} and restart the workloads: kubectl mesh enable {namespace}")
+    hints += [opt_out_hint(g, namespace) for g in opted]
+    hint = "\n".join(hints)
     gate(report, force, "sidecars", "sidecars", f"namespace/{namespace}",
-         f"{len(lacking)} of {len(states)} pods in {namespace} have no sidecar: {_some(described)}; "
-         "under STRICT mTLS their connections to meshed pods are refused",
+         f"{english.of_total(len(lacking), len(states), 'pod', 'has')} no sidecar in {namespace}: "
+         f"{_some(described)}; under STRICT mTLS their connections to meshed pods are refused",
          hint,
          {"pods": [{"pod": p.name, "workload": str(p.workload) if p.workload else f"pod/{p.name}"} for p in lacking]})
     return [{"pod": p.name, "workload": str(p.workload) if p.workload else f"pod/{p.name}"} for p in lacking]
 
 
 def check_clients(report: Report, snapshot, namespace: str, complete: bool) -> list[dict]:
+    """Workloads without sidecars in other namespaces, as workloads (kubectl_mesh.shapes)."""
     if not complete:
         from kubectl_mesh.access import Denied
 
@@ -110,7 +118,7 @@ def check_clients(report: Report, snapshot, namespace: str, complete: bool) -> l
                            f"namespaces are not readable (needs {denied.permission})", denied))
         return []
     groups = inventory.unmeshed_clients(snapshot, namespace)
-    clients = [{"namespace": g.ref.namespace, "workload": str(g.ref), "pods": len(g.pods)} for g in groups]
+    clients = [shapes.workload(g) for g in groups]
     if not groups:
         report.add(Check("clients", "clients", "cluster", PASS,
                          "no workload without a sidecar in other namespaces"))
@@ -118,35 +126,45 @@ def check_clients(report: Report, snapshot, namespace: str, complete: bool) -> l
     namespaces = sorted({g.ref.namespace for g in groups})
     report.add(Check(
         "clients", "clients", "cluster", WARN,
-        f"{len(groups)} workloads without sidecars in other namespaces ({_some(namespaces)}) cannot reach "
-        f"{namespace} under STRICT if they call it: {_some([f'{g.ref.namespace}/{g.ref}' for g in groups])}",
+        f"{english.count(len(groups), 'workload')} without sidecars in other namespaces ({_some(namespaces)}) "
+        f"cannot reach {namespace} under STRICT if {'it calls' if len(groups) == 1 else 'they call'} it: "
+        f"{_some([f'{g.ref.namespace}/{g.ref}' for g in groups])}",
         "enable injection in those namespaces first (kubectl mesh enable NAMESPACE), or keep PERMISSIVE",
-        {"clients": clients},
+        {"clients": [c["namespace"] + "/" + c["ref"] for c in clients]},
     ))
     return clients
 
 
-def check_current_mode(report: Report, snapshot, namespace: str, wanted: str, force: bool = False) -> mtls.Effective:
+def check_current_mode(report: Report, snapshot, namespace: str, wanted: str, force: bool) -> mtls.Effective:
+    """The advice about the way there, before anything is written: DISABLE straight to STRICT
+    is refused (PERMISSIVE first gives clients time to move to mTLS); STRICT to PERMISSIVE
+    says what it weakens."""
     current = mtls.namespace_mode(snapshot, namespace)
+    subject = f"namespace/{namespace}"
     if current.unknown and wanted == "STRICT":
         # Whether clients had time to move to mTLS cannot be told: refused, not guessed.
-        gate(report, force, "current-mode", "mode", f"namespace/{namespace}",
+        gate(report, force, "current-mode", "mode", subject,
              f"{current.unknown_message()}; cannot tell whether going to STRICT is safe",
              f"ask your platform team for: {current.denied.permission}; or --force", current.denied.as_dict())
         return current
     if current.unknown:
-        report.add(skipped("current-mode", "mode", f"namespace/{namespace}", current.unknown_message(), current.denied))
+        report.add(skipped("current-mode", "mode", subject, current.unknown_message(), current.denied))
         return current
-    unset = current.source == "mesh default"
-    if wanted == "STRICT" and (current.mode == "DISABLE" or unset):
+    if wanted == "STRICT" and current.mode == "DISABLE":
+        gate(report, force, "permissive-first", "mode", subject,
+             f"current mode is DISABLE ({current.source}): going straight to STRICT cuts off every client at "
+             "once, with no time to move to mTLS",
+             f"go through PERMISSIVE first: kubectl mesh mtls {namespace} permissive, check traffic "
+             f"(kubectl mesh verify {namespace}), then strict; --force goes straight to STRICT")
+    elif wanted == "PERMISSIVE" and current.mode == "STRICT":
         report.add(Check(
-            "permissive-first", "mode", f"namespace/{namespace}", WARN,
-            f"current mode is {current.mode if not unset else 'unset (Istio default PERMISSIVE)'} "
-            f"({current.source}); going straight to STRICT gives clients no time to move to mTLS",
-            f"go through PERMISSIVE first: kubectl mesh mtls {namespace} permissive, check traffic, then strict",
-        ))
+            "weakens", "mode", subject, WARN,
+            f"STRICT -> PERMISSIVE weakens {namespace}: its pods accept plain-text connections again, from "
+            "callers without a sidecar and so without a verified identity; AuthorizationPolicies that match "
+            "on source principals or namespaces no longer see who such a caller is",
+            f"when the reason for PERMISSIVE is gone, go back: kubectl mesh mtls {namespace} strict"))
     else:
-        report.add(Check("current-mode", "mode", f"namespace/{namespace}", PASS,
+        report.add(Check("current-mode", "mode", subject, PASS,
                          f"current mode {current.mode} ({current.source})"))
     return current
 
@@ -184,18 +202,23 @@ def check_duplicates(report: Report, snapshot, namespace: str) -> None:
 
 
 # -- the command --------------------------------------------------------------------------------
-@mesh_command("mtls")
+@mesh_command("mtls", examples=[
+    ("kubectl mesh mtls my-app permissive", "accept mTLS and plain text: the first step"),
+    ("kubectl mesh mtls my-app strict", "mTLS only; refused while a pod lacks a sidecar"),
+    ("kubectl mesh mtls my-app status", "the effective mode per workload, and where it comes from"),
+    ("kubectl mesh mtls strict -n my-app --dry-run -o json", ".requested.namespaces[0].mtls.mode, .refusedBy"),
+])
 @click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 @click.argument("mode", metavar="strict|permissive|status", required=False,
                 shell_complete=lambda ctx, param, incomplete: [m for m in MODES if m.startswith(incomplete)])
-@click.option("--force", is_flag=True, help="STRICT even though pods lack sidecars.")
+@click.option("--force", is_flag=True,
+              help="Go ahead despite a refusing check (pods without sidecars, DISABLE straight to STRICT).")
 def command(settings, ns, mode, force):
     """Set or show the namespace's mTLS mode (the guide's step 2).
 
-    \b
-    kubectl mesh mtls my-app permissive
-    kubectl mesh mtls my-app strict      (refused while a pod lacks a sidecar; --force overrides)
-    kubectl mesh mtls my-app status      (effective mode per workload, and where it comes from)
+    STRICT is refused while a pod of the namespace has no sidecar, and
+    straight from DISABLE (go through PERMISSIVE first); workloads without
+    sidecars in other namespaces, which could be its clients, are named.
     """
     ns, mode = parse_arguments(ns, mode)
     runner = settings.runner()
@@ -211,12 +234,14 @@ def command(settings, ns, mode, force):
     name = name_of(existing) if existing else policy_name(snapshot, namespace)
     previous = check_current_mode(report, snapshot, namespace, wanted, force)
     check_duplicates(report, snapshot, namespace)
-    data = {"namespace": namespace, "mode": wanted, "previous": previous.as_dict(), "policy": name}
+    report.data["namespaces"] = [shapes.namespace_state(snapshot, namespace, with_workloads=True)]  # live
+    report.data["requested"] = {"namespaces": [{"name": namespace, "mtls": {"mode": wanted}}]}
+    report.data["previous"] = {"namespaces": [{"name": namespace, "mtls": shapes.mtls_mode(previous)}]}
+    report.data["peerAuthentication"] = {"name": name, "namespace": namespace}
     if wanted == "STRICT":
-        data["podsWithoutSidecar"] = check_sidecars(report, snapshot, namespace, force)
-        data["clientsWithoutSidecar"] = check_clients(report, snapshot, namespace, complete)
+        check_sidecars(report, snapshot, namespace, force)
+        report.data["clientsWithoutSidecar"] = check_clients(report, snapshot, namespace, complete)
     check_overrides(report, snapshot, namespace, wanted)
-    report.data["mtls"] = data
     if report.refused:
         return report
 
@@ -229,10 +254,14 @@ def command(settings, ns, mode, force):
     ref = ObjectRef("PeerAuthentication", namespace, name)
     execute(report, [writer.applying(ref, merged, existing, reason=f"namespace-wide mode {wanted}", action="mtls")],
             runner=runner)
+    if report.plan and report.plan[-1].status in (APPLIED, UNCHANGED):
+        report.data["namespaces"] = [shapes.state_after(snapshot, namespace, [merged(existing)], with_workloads=True)]
     return report
 
 
 def status_report(snapshot, namespace: str) -> Report:
+    from kubectl_mesh.commands.status import peer_authentications
+
     report = Report(title=f"mTLS in namespace {namespace}")
     ns_mode = mtls.namespace_mode(snapshot, namespace)
     if ns_mode.unknown:
@@ -242,38 +271,28 @@ def status_report(snapshot, namespace: str) -> Report:
         report.add(Check("namespace-mode", "mode", f"namespace/{namespace}", PASS,
                          f"namespace {namespace}: {ns_mode.mode} ({ns_mode.source})"))
     check_duplicates(report, snapshot, namespace)
-    rows = []
-    for group in inventory.by_workload(inventory.namespace_pods(snapshot, namespace)):
-        labels = (meta(group.pods[0].pod).get("labels") or {}) if group.pods else {}
-        effective = mtls.workload_mode(snapshot, namespace, labels)
-        lacking = len(group.pods) - len(group.meshed)
-        row = {
-            "workload": str(group.ref), "kind": group.ref.kind, "name": group.ref.name,
-            "pods": len(group.pods), "sidecars": len(group.meshed), **effective.as_dict(),
-        }
-        rows.append(row)
-        if lacking and mtls.strict_applies(effective):
+    state = shapes.namespace_state(snapshot, namespace, with_workloads=True)
+    state["peerAuthentications"] = peer_authentications(snapshot, namespace)
+    report.data["namespaces"] = [state]
+    for workload in state["workloads"]:
+        pods = workload["pods"]
+        lacking = pods["total"] - pods["meshed"]
+        effective = workload["mtls"]
+        strict = effective["mode"] == "STRICT" or any(p["mode"] == "STRICT" for p in effective["ports"])
+        if lacking and strict:
             report.add(Check(
-                "sidecar-under-strict", "sidecars", str(group.ref), WARN,
-                f"{group.ref}: {lacking} of {len(group.pods)} pods have no sidecar although STRICT applies "
-                f"({effective.source}); their plain-text calls to meshed pods are refused",
+                "sidecar-under-strict", "sidecars", workload["ref"], WARN,
+                f"{workload['ref']}: {english.of_total(lacking, pods['total'], 'pod', 'has')} no sidecar although "
+                f"STRICT applies ({effective['source']}); their plain-text calls to meshed pods are refused",
                 f"enable injection and restart: kubectl mesh enable {namespace}"))
-    policies = [
-        {"name": name_of(p), "selector": ((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {},
-         "mode": mtls.policy_mode(p) or "UNSET",
-         "portLevelMtls": {str(k): (v or {}).get("mode") for k, v in
-                           ((p.get("spec") or {}).get("portLevelMtls") or {}).items()}}
-        for p in snapshot.of_kind("PeerAuthentication", namespace)
-    ]
-    report.data["mtls"] = {"namespace": namespace, "namespaceMode": ns_mode.as_dict(), "workloads": rows,
-                           "policies": policies}
+    rows = state["workloads"]
     if rows:
-        width = max(len(r["workload"]) for r in rows)
+        width = max(len(r["ref"]) for r in rows)
         report.text.append(f"{'WORKLOAD':<{width}}  {'SIDECARS':>8}  {'MODE':<10}  SOURCE")
         for row in rows:
-            report.text.append(f"{row['workload']:<{width}}  {row['sidecars']:>3}/{row['pods']:<4}  "
-                               f"{row['mode']:<10}  {row['source']}")
-            for port in row["ports"]:
+            report.text.append(f"{row['ref']:<{width}}  {row['pods']['meshed']:>3}/{row['pods']['total']:<4}  "
+                               f"{row['mtls']['mode']:<10}  {row['mtls']['source']}")
+            for port in row["mtls"]["ports"]:
                 report.text.append(f"{'':<{width}}  {'':>8}  port {port['port']}: {port['mode']} ({port['source']})")
     else:
         report.text.append(f"no pods in {namespace}")

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, validate
-from kubectl_mesh.cluster_names import complete_pods
+from kubectl_mesh import errors
 from kubectl_mesh.command import mesh_command
+from kubectl_mesh.commands import _pod
 from kubectl_mesh.istioctl_checks import Target, checks_from_routes, routes_args
 from kubectl_mesh.report import Report
 
 
-@mesh_command("routes")
-@click.argument("pod", shell_complete=complete_pods)
+@mesh_command("routes", examples=[
+    ("kubectl mesh routes web-7d4b9c-x2x8p -n my-app", "the routes one pod's proxy has"),
+    ("kubectl mesh routes deploy/web -n my-app --name http.8080", "one route configuration of one ready pod of web"),
+    ("kubectl mesh routes -l app=web -n my-app -o json", ".routes[].virtualService, .pod.name"),
+])
+@click.argument("pod", metavar="POD|TYPE/NAME", required=False, shell_complete=_pod.complete_targets)
+@click.option("-l", "--selector", metavar="SELECTOR", help="Pick a pod these labels select, e.g. app=web.")
 @click.option("--name", "route_name", metavar="NAME", help="Only the route configuration NAME (e.g. http.8080).")
-def command(settings, pod, route_name):
+def command(settings, pod, selector, route_name):
     """Run `istioctl proxy-config routes POD -n NS` and parse its table.
+
+    POD is a pod's name (or pod/NAME); a workload (deploy/NAME, sts/NAME,
+    ds/NAME) or -l SELECTOR stands for one of its pods (they share their
+    proxy configuration), ready and meshed if one is, and the output names it.
 
     `-o json` gives one object a row: name, vhostName, domains, match,
     virtualService. A blank NAME in istioctl's table is a route
@@ -24,12 +33,13 @@ def command(settings, pod, route_name):
     """
     from kubectl_mesh.istioctl_parse import parse_routes
 
-    validate.resource_name(pod, what="pod name")
+    _pod.parse(pod, selector)  # bad input is exit 2 before anything runs
     if route_name == "":
         raise errors.UsageError('invalid --name "": give a route configuration name, e.g. http.8080')
     runner = settings.runner()
     namespace = settings.resolve_namespace(None, runner)
-    args = routes_args(pod, namespace)
+    target = _pod.resolve(runner, namespace, pod, selector)
+    args = routes_args(target.name, namespace)
     if route_name is not None:
         args += ["--name", route_name]
     try:
@@ -41,16 +51,18 @@ def command(settings, pod, route_name):
 
         denied = parse_forbidden(exc.message) or Denied("create", "pods/portforward", namespace)
         report = Report()
-        report.add(skipped("istioctl-routes", "istioctl", f"pod/{pod}",
+        report.add(skipped("istioctl-routes", "istioctl", f"pod/{target.name}",
                            f"istioctl proxy-config routes refused (needs {denied.permission}); the proxy's "
-                           f"routes cannot be read without it: `kubectl mesh describe {pod} -n {namespace}` "
+                           f"routes cannot be read without it: `kubectl mesh describe {target.name} -n {namespace}` "
                            "shows the VirtualService routes from the namespace's objects", denied))
         report.data["routes"] = None
-        report.data["pod"] = {"name": pod, "namespace": namespace}
+        report.data["pod"] = target.as_dict()
         return report
     rows = parse_routes(text, carry_name=False)
-    report = Report(text=text.rstrip("\n").splitlines())
-    report.add(*checks_from_routes(Target(f"pod/{pod}", pod), rows))
+    report = Report(text=([target.note, ""] if target.note else []) + text.rstrip("\n").splitlines())
+    report.add(*checks_from_routes(Target(target.source or f"pod/{target.name}", target.name), rows))
     report.data["routes"] = rows
-    report.data["pod"] = {"name": pod, "namespace": namespace}
+    report.data["pod"] = target.as_dict()
+    if target.workload:
+        report.data["workload"] = target.workload
     return report

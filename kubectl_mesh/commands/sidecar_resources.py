@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, merge, mesh, validate
+from kubectl_mesh import english, errors, merge, mesh, shapes, validate
 from kubectl_mesh.apply import rollout
 from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
@@ -77,7 +77,14 @@ def proxy_matches(pod: dict, values: dict[str, str]) -> bool:
     return True
 
 
-@mesh_command("sidecar-resources")
+@mesh_command("sidecar-resources", examples=[
+    ("kubectl mesh sidecar-resources deploy/checkout --cpu 200m --memory 256Mi -n shop",
+     "the guide's fix for high latency after mesh enablement"),
+    ("kubectl mesh sidecar-resources sts/db --cpu 500m --memory 512Mi --memory-limit 1Gi -n shop",
+     "requests and a limit, on a StatefulSet"),
+    ("kubectl mesh sidecar-resources deploy/checkout --cpu 1 --memory 1Gi -n shop --dry-run",
+     "the annotations it would set, as a diff"),
+])
 @click.argument("workload", metavar="WORKLOAD", shell_complete=complete_workloads)
 @click.option("--kind", metavar="KIND", help="deployment, statefulset or daemonset, when WORKLOAD is a bare name.")
 @click.option("--cpu", required=True, metavar="QUANTITY", help="Proxy CPU request, e.g. 200m.")
@@ -107,16 +114,17 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
                         given=values)
 
     report = Report(title=f"Sidecar proxy resources for {ref} in {namespace}")
-    report.data["sidecarResources"] = {
-        "workload": str(ref), "namespace": namespace, "annotations": values,
-        "previous": {k: current[k] for k in RESOURCE_OF if k in current},
-    }
+    previous = {k: current[k] for k in RESOURCE_OF if k in current}
+    report.data["workload"] = shapes.workload_of(snapshot, obj)
+    report.data["sidecarResources"] = {"annotations": previous, "previous": previous}
+    report.data["requested"] = {"sidecarResources": {"annotations": values}}
     pods = [p for p in snapshot.pods_of(obj) if not mesh.pod_terminating(p)]
     meshed = [p for p in pods if mesh.has_sidecar(p)]
     namespace_obj = snapshot.namespace(namespace)
     template = {"kind": "Pod", "metadata": mesh.template_meta(obj), "spec": mesh.pod_spec(obj)}
     if meshed:
-        report.add(Check("meshed", "sidecars", str(ref), PASS, f"{len(meshed)} of {len(pods)} pods have istio-proxy"))
+        report.add(Check("meshed", "sidecars", str(ref), PASS,
+                         f"{english.of_total(len(meshed), len(pods), 'pod', 'has')} istio-proxy"))
     elif mesh.expects_sidecar(template, namespace_obj):
         report.add(Check("meshed", "sidecars", str(ref), PASS,
                          f"{ref} has no sidecar yet; its next pods get one, with these resources"))
@@ -130,9 +138,12 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
     object_ref = ObjectRef(kind_name, namespace, name)
     annotate = writer.patching(object_ref, lambda current: merge.annotations_patch(current, values), obj,
                                reason=f"pod template annotations {described}", action="annotate")
-    if not execute(report, [annotate], runner=runner) or settings.dry_run:
+    landed = execute(report, [annotate], runner=runner)
+    step = report.plan[-1] if report.plan else None
+    if step is not None and step.status in (APPLIED, UNCHANGED) and not settings.dry_run:
+        report.data["sidecarResources"]["annotations"] = {**previous, **values}  # as the workload now has them
+    if not landed or settings.dry_run:
         return report
-    step = report.plan[-1]
     if not wait:
         if step.status == APPLIED:
             report.notes.append(f"not waited for (--no-wait): kubectl rollout status {ref} -n {namespace}")
@@ -177,12 +188,14 @@ def verify(report: Report, runner, obj: dict, ref: WorkloadRef, values: dict, un
     wrong = [mesh.name_of(p) for p in meshed if not proxy_matches(p, values)]
     if wrong:
         report.add(Check("proxy-resources", "rollout", str(ref), FAIL,
-                         f"{len(wrong)} of {len(meshed)} proxies of {ref} do not carry the new resources: "
+                         f"{english.of_total(len(wrong), len(meshed), 'proxy')} of {ref} "
+                         f"{english.agree(len(wrong), 'does')} not carry the new resources: "
                          f"{', '.join(wrong[:10])}",
                          "is the injector running, and does the namespace's injection template honour "
                          "sidecar.istio.io/proxy* annotations? kubectl get pods -n "
                          f"{ref.namespace} -o yaml"))
     else:
         report.add(Check("proxy-resources", "rollout", str(ref), PASS,
-                         f"all {len(meshed)} proxies of {ref} carry the new resources"
+                         f"{'the one proxy' if len(meshed) == 1 else f'all {len(meshed)} proxies'} of {ref} "
+                         f"{english.agree(len(meshed), 'carries')} the new resources"
                          + (" (already so)" if unchanged else "")))

@@ -19,49 +19,33 @@ from kubectl_mesh.report import Report
 LABEL_WIDTH = 18
 
 
-def injection_info(ns_obj: dict | None) -> dict:
-    from kubectl_mesh import mesh
-
-    mode = mesh.injection_mode(ns_obj)
-    labels = mesh.injection_labels(ns_obj or {})
-    return {"mode": mode, "labels": labels}
-
-
-def pods_info(snapshot, ns: str) -> dict:
-    from kubectl_mesh import inventory
-
-    states = inventory.namespace_pods(snapshot, ns)
-    missing = [s for s in states if s.missing_sidecar]
-    outside = [s for s in states if not s.has_sidecar and not s.expected]
-    return {
-        "total": len(states),
-        "meshed": sum(1 for s in states if s.has_sidecar),
-        "missingSidecar": len(missing),
-        "outsideMesh": len(outside),
-        "proxyNotReady": sum(1 for s in states if s.has_sidecar and s.proxy_ready is False),
-        "restart": sorted({str(s.workload) for s in missing if s.workload and s.workload.restartable}),
-        "missingPods": [s.name for s in missing],
-    }
-
-
-def mtls_info(snapshot, ns: str) -> dict:
+def peer_authentications(snapshot, ns: str) -> list[dict]:
+    """The namespace's PeerAuthentications, as `mtls status` lists them."""
     from kubectl_mesh import mtls
 
-    effective = mtls.namespace_mode(snapshot, ns)
-    workload_policies = [
-        p for p in snapshot.of_kind("PeerAuthentication", ns) if not mtls.is_namespace_wide(p)
+    return [
+        {"name": p["metadata"]["name"],
+         "selector": ((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {},
+         "mode": mtls.policy_mode(p) or "UNSET",
+         "portLevelMtls": {str(k): (v or {}).get("mode") for k, v in
+                           ((p.get("spec") or {}).get("portLevelMtls") or {}).items()}}
+        for p in snapshot.of_kind("PeerAuthentication", ns)
     ]
-    info = {
-        "mode": effective.mode,
-        "source": effective.source,
-        "workloadPolicies": [
-            {"name": p["metadata"]["name"], "mode": mtls.policy_mode(p) or "UNSET"} for p in workload_policies
-        ],
-    }
-    if effective.denied is not None:
-        info["missingPermission"] = effective.denied.as_dict()
-        info["source"] = f"{effective.source}; needs {effective.denied.permission}"
-    return info
+
+
+def namespace_screen(snapshot, ns: str, tally: dict) -> dict:
+    """The namespace's state (kubectl_mesh.shapes) with its workloads, canaries, circuit
+    breakers, PeerAuthentications and the count of its findings."""
+    from kubectl_mesh import shapes
+
+    istio = snapshot.istio_crds is not False
+    state = shapes.namespace_state(snapshot, ns, with_workloads=True)
+    state["canaries"] = shapes.canaries(snapshot, ns) if istio else []
+    state["circuitBreakers"] = shapes.circuit_breakers(snapshot, ns) if istio else []
+    state["peerAuthentications"] = peer_authentications(snapshot, ns) if istio else []
+    state["findings"] = tally
+    state["unreadable"] = unreadable_info(snapshot, ns)
+    return state
 
 
 def unreadable_info(snapshot, ns: str) -> list[dict]:
@@ -70,91 +54,13 @@ def unreadable_info(snapshot, ns: str) -> list[dict]:
         snapshot.denied.items(), key=lambda item: item[1].permission) if where in (ns, None, snapshot.root_namespace)]
 
 
-def canaries_info(snapshot, ns: str) -> list[dict]:
-    """Services whose VirtualService route splits traffic by weight between subsets."""
-    from kubectl_mesh import traffic
-
-    result = []
-    for service in snapshot.of_kind("Service", ns):
-        view = traffic.canary_view(snapshot, service)
-        weighted = {s: w for s, w in view.weights.items() if s}
-        if len(weighted) < 2 and not view.roles:
-            continue
-        total = sum(w for w in view.weights.values() if w > 0)
-        doc = view.as_dict()
-        for subset in doc["subsets"]:
-            weight = subset.get("weight")
-            subset["percent"] = round(100.0 * weight / total, 1) if weight and total else 0.0
-        result.append(doc)
-    return result
-
-
-def breakers_info(snapshot, ns: str) -> list[dict]:
-    """Hosts whose DestinationRule (as Istio merges them) carries a circuit breaker."""
-    from kubectl_mesh import traffic
-
-    hosts = []
-    for rule in snapshot.of_kind("DestinationRule", ns):
-        host = traffic.dr_host(rule)
-        if host and host not in hosts:
-            hosts.append(host)
-    result = []
-    for host in hosts:
-        view = traffic.breaker_view(snapshot, host, ns)
-        if view["settings"] or view["ignored"]:
-            view["service"] = host.split(".", 1)[0] if host.endswith(".svc.cluster.local") else host
-            view["limits"] = flatten_limits(view["settings"])
-            result.append(view)
-    return result
-
-
-# The guide's circuit-breaker fields first, in its order; any others after them.
-LIMIT_ORDER = ("maxConnections", "connectTimeout", "http1MaxPendingRequests", "http2MaxRequests",
-               "maxRequestsPerConnection", "maxRetries", "consecutive5xxErrors", "consecutiveGatewayErrors",
-               "interval", "baseEjectionTime", "maxEjectionPercent")
-
-
-def flatten_limits(settings: dict) -> dict:
-    """{connectionPool: {tcp: {maxConnections: 100}}, ...} -> {"maxConnections": 100, ...}
-    for one line, in the guide's order whatever order the API server keeps keys in."""
-    flat: dict = {}
-
-    def walk(value, key=None):
-        if isinstance(value, dict):
-            for k in sorted(value, key=lambda k: (k not in LIMIT_ORDER,
-                                                  LIMIT_ORDER.index(k) if k in LIMIT_ORDER else 0, k)):
-                walk(value[k], k)
-        elif key is not None:
-            flat[key] = value
-
-    for section in ("connectionPool", "outlierDetection"):
-        pool = settings.get(section) or {}
-        for part in ("tcp", "http"):
-            if part in pool:
-                walk(pool[part])
-        walk({k: v for k, v in pool.items() if k not in ("tcp", "http")})
-    return flat
-
-
-def namespace_screen(snapshot, ns: str, tally: dict) -> dict:
-    return {
-        "namespace": ns,
-        "injection": injection_info(snapshot.namespace(ns)) if snapshot.readable("Namespace", ns)
-        else {"mode": "unknown", "labels": {}},
-        "pods": pods_info(snapshot, ns),
-        "mtls": mtls_info(snapshot, ns),
-        "canaries": canaries_info(snapshot, ns),
-        "circuitBreakers": breakers_info(snapshot, ns),
-        "findings": tally,
-        "unreadable": unreadable_info(snapshot, ns),
-    }
-
-
 def render_screen(screen: dict) -> list[str]:
+    from kubectl_mesh import english
+
     def row(label: str, value: str) -> str:
         return f"  {label + ':':<{LABEL_WIDTH}}{value}"
 
-    ns = screen["namespace"]
+    ns = screen["name"]
     lines = [f"Namespace {ns}"]
     injection = screen["injection"]
     labels = ", ".join(f"{k}={v}" for k, v in injection["labels"].items())
@@ -162,23 +68,31 @@ def render_screen(screen: dict) -> list[str]:
         "enabled": labels, "revision": labels, "disabled": f"disabled ({labels})",
         "ambient": f"ambient, no sidecars ({labels})", "none": "not labelled",
         "unknown": "unknown (the namespace is not readable)",
-    }[injection["mode"]]))
+    }.get(injection["mode"], injection["mode"])))
     pods = screen["pods"]
     text = f"{pods['meshed']}/{pods['total']} meshed"
     extra = []
     if pods["missingSidecar"]:
-        restart = f"; restart {', '.join(pods['restart'])}" if pods["restart"] else ""
-        extra.append(f"{pods['missingSidecar']} lacking the sidecar{restart}")
-    if pods["outsideMesh"] and injection["mode"] in ("enabled", "revision"):
-        extra.append(f"{pods['outsideMesh']} opted out")
+        restart = sorted(w["ref"] for w in screen.get("workloads", [])
+                         if w["pods"]["missingSidecar"] and w["kind"] != "Pod")
+        restart_text = f"; restart {', '.join(restart)}" if restart else ""
+        extra.append(f"{pods['missingSidecar']} lacking the sidecar{restart_text}")
+    if pods["optedOut"] and injection["mode"] in ("enabled", "revision"):
+        extra.append(f"{pods['optedOut']} opted out")
     if pods["proxyNotReady"]:
         extra.append(f"{pods['proxyNotReady']} with istio-proxy not ready")
     lines.append(row("Pods", text + (f" ({'; '.join(extra)})" if extra else "")))
     mtls = screen["mtls"]
-    overrides = f"; {len(mtls['workloadPolicies'])} workload policies" if mtls["workloadPolicies"] else ""
-    source = mtls["source"].replace(" (", ", ").replace(")", "")
-    mode = "unknown" if mtls["mode"] == "UNKNOWN" else mtls["mode"]
-    lines.append(row("mTLS", f"{mode} ({source}{overrides})"))
+    if mtls is None:
+        lines.append(row("mTLS", "not checked (Istio's CRDs are not installed)"))
+    else:
+        workload_policies = [p for p in screen.get("peerAuthentications", []) if p["selector"]]
+        overrides = (f"; {english.count(len(workload_policies), 'workload policy')}" if workload_policies else "")
+        source = mtls["source"].replace(" (", ", ").replace(")", "")
+        if mtls.get("missingPermission"):
+            source += f"; needs {_permission(mtls['missingPermission'])}"
+        mode = "unknown" if mtls["mode"] == "UNKNOWN" else mtls["mode"]
+        lines.append(row("mTLS", f"{mode} ({source}{overrides})"))
     if screen["canaries"]:
         for i, canary in enumerate(screen["canaries"]):
             parts = []
@@ -200,8 +114,8 @@ def render_screen(screen: dict) -> list[str]:
         lines.append(row("Circuit breakers", "none"))
     tally = screen["findings"]
     total = sum(tally.values())
-    counted = ", ".join(f"{tally[level]} {level}{'s' if tally[level] != 1 and level != 'info' else ''}"
-                        for level in ("error", "warning", "info"))
+    counted = ", ".join([english.count(tally["error"], "error"), english.count(tally["warning"], "warning"),
+                         f"{tally['info']} info"])
     lines.append(row("Findings", f"{counted} (kubectl mesh diagnose {ns})" if total else "none"))
     for i, missing in enumerate(screen.get("unreadable") or []):
         label = "Not readable:" if i == 0 else ""
@@ -209,7 +123,17 @@ def render_screen(screen: dict) -> list[str]:
     return lines
 
 
-@mesh_command("status", all_namespaces=True)
+def _permission(denied: dict) -> str:
+    from kubectl_mesh.access import Denied
+
+    return Denied(denied["verb"], denied["resource"], denied.get("namespace"), denied.get("name")).permission
+
+
+@mesh_command("status", all_namespaces=True, examples=[
+    ("kubectl mesh status my-app", "injection, pods meshed, mTLS, canaries, breakers, findings"),
+    ("kubectl mesh status -A", "one screen per namespace with pods or Istio configuration"),
+    ("kubectl mesh status my-app -o json", ".namespaces[0].mtls.mode, .namespaces[0].canaries[].canary.weight"),
+])
 @click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 def command(settings, ns):
     """One screen per namespace: injection, pods meshed of total, mTLS mode,

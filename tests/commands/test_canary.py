@@ -78,12 +78,16 @@ def test_new_canary_creates_subsets_then_weights(fp, mesh_cli):
         ("route", "virtualservice/my-app", "applied", "kubectl create -f - -o json"),
     ]
     assert "restore" not in doc["plan"][0]  # nothing existed: nothing to restore
-    assert doc["canary"] == {
-        "service": "my-app", "namespace": NS, "host": "my-app.my-app.svc.cluster.local",
-        "destinationRule": "my-app", "virtualService": "my-app", "label": "version",
-        "stable": {"subset": "stable", "labels": {"version": "v1"}, "weight": 90, "pods": {"ready": 2, "total": 2}},
-        "canary": {"subset": "canary", "labels": {"version": "v2"}, "weight": 10, "pods": {"ready": 1, "total": 1}},
-    }
+    canary = doc["canary"]  # as the command leaves it: the objects it wrote in place
+    assert {k: canary[k] for k in ("service", "namespace", "host", "destinationRules", "virtualServices", "active")} \
+        == {"service": "my-app", "namespace": NS, "host": "my-app.my-app.svc.cluster.local",
+            "destinationRules": ["my-app"], "virtualServices": ["my-app"], "active": True}
+    assert canary["stable"] == {"subset": "stable", "labels": {"version": "v1"}, "weight": 90,
+                                "pods": {"ready": 2, "total": 2}}
+    assert canary["canary"] == {"subset": "canary", "labels": {"version": "v2"}, "weight": 10,
+                                "pods": {"ready": 1, "total": 1}}
+    assert doc["requested"] == {"canary": {"stable": {"subset": "stable", "labels": {"version": "v1"}, "weight": 90},
+                                           "canary": {"subset": "canary", "labels": {"version": "v2"}, "weight": 10}}}
     assert [(c["id"], c["result"]) for c in doc["checks"]] == [("stable-pods", "pass"), ("canary-pods", "pass")]
 
 
@@ -97,7 +101,7 @@ def test_text_output(fp, mesh_cli):
     assert result.stdout.splitlines()[0] == "Canary for service my-app in my-app: stable v1 90%, canary v2 10%"
     assert "✓ subsets destinationrule/my-app: subsets first, so that no route points at a missing subset " \
            "[applied]" in result.stdout
-    assert "✓ canary subset canary (version=v2): 1/1 pods ready" in result.stdout
+    assert "✓ canary subset canary (version=v2): 1/1 pod ready" in result.stdout
     assert result.stdout.rstrip().endswith("2 passed, 0 warnings, 0 failed; 2 applied")
 
 
@@ -247,7 +251,7 @@ def test_refuses_when_canary_labels_select_no_ready_pod(fp, mesh_cli):
     assert len(failed) == 1
     assert failed[0]["id"] == "canary-pods" and failed[0]["subject"] == "subset/canary"
     assert failed[0]["selector"] == {"app": "my-app", "version": "v2"}
-    assert "app=my-app,version=v2 matched 1 pod(s), 0 ready" in failed[0]["message"]
+    assert "app=my-app,version=v2 matched 1 pod, 0 ready" in failed[0]["message"]
     assert "kubectl get pods -n my-app -l app=my-app,version=v2 --show-labels" in failed[0]["hint"]
 
 
@@ -468,7 +472,7 @@ def test_istio_not_installed_exits_4(fp, mesh_cli):
     (["canary"], "missing SVC"),
     (["canary", "promote"], "Missing argument 'SVC'"),
     (["canary", "promote", "my-app", "--step", "0"], 'invalid step "0"'),
-    (["canary", "promote", "my-app", "--step", "5", "--full"], "give --step N or --full, not both"),
+    (["canary", "promote", "my-app", "--step", "5", "--full"], "give one of --to N, --step N and --full"),
     (["canary", "rollback", "Bad.Name"], 'invalid service name "Bad.Name"'),
     (["canary", "status"], "Missing argument 'SVC'"),
     (["canary", "my-app", "--stable", "v1", "--canary", "v2", "--weight", "5", "-o", "xml"], "'xml' is not one of"),
@@ -493,7 +497,9 @@ def test_default_action_and_global_options_anywhere(fp, mesh_cli, argv):
     register_service_read(fp, [service(), *_pods()], prefix=("--context", "prod"))
     result = mesh_cli(*argv, "--dry-run", "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert result.json()["canary"]["canary"]["weight"] == 10
+    doc = result.json()
+    assert doc["requested"]["canary"]["canary"]["weight"] == 10
+    assert doc["canary"]["canary"] is None and doc["dryRun"] is True  # a dry run: the live state, no canary yet
 
 
 @pytest.mark.parametrize("argv", [
@@ -505,7 +511,8 @@ def test_subcommands_and_global_options_anywhere(fp, mesh_cli, argv):
     register_service_read(fp, [service(), *_pods(), _guide_dr(), _guide_vs()], prefix=("--context", "prod"))
     result = mesh_cli(*argv, "--dry-run", "-o", "json")
     assert result.exit_code == 0, result.stderr
-    assert result.json()["canary"]["canary"]["weight"] == 20
+    doc = result.json()
+    assert (doc["canary"]["canary"]["weight"], doc["requested"]["canary"]["canary"]["weight"]) == (10, 20)
 
 
 def test_promote_steps_then_full_then_nothing(fp, mesh_cli):
@@ -600,8 +607,9 @@ def test_status(fp, mesh_cli):
     result = mesh_cli("canary", "status", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 0
     doc = result.json()
-    assert doc["canary"]["stable"] == {"subset": "stable", "weight": 90}
-    assert doc["canary"]["subsets"][1] == {"name": "canary", "labels": {"version": "v2"},
+    assert doc["canary"]["stable"] == {"subset": "stable", "labels": {"version": "v1"}, "weight": 90,
+                                       "pods": {"ready": 2, "total": 2}}
+    assert doc["canary"]["subsets"][1] == {"name": "canary", "labels": {"version": "v2"}, "percent": 10.0,
                                            "pods": {"ready": 1, "total": 1}, "weight": 10, "role": "canary"}
     assert doc["plan"] == []
     text = mesh_cli("canary", "status", "my-app", "-n", NS).stdout

@@ -52,8 +52,12 @@ def test_new_rule_with_the_guides_values(fp, mesh_cli):
         "h2UpgradePolicy", "http1MaxPendingRequests", "http2MaxRequests"]
     doc = result.json()
     assert doc["success"] is True
-    assert doc["circuitBreaker"] == {"service": "my-app", "namespace": NS, "host": "my-app.my-app.svc.cluster.local",
-                                     "destinationRule": "my-app", "settings": GUIDE_POLICY}
+    breaker = doc["circuitBreaker"]  # as the command leaves it
+    assert {k: breaker[k] for k in ("service", "namespace", "host", "destinationRules", "source", "settings")} == {
+        "service": "my-app", "namespace": NS, "host": "my-app.my-app.svc.cluster.local",
+        "destinationRules": ["my-app"], "source": "my-app", "settings": GUIDE_POLICY}
+    assert breaker["limits"]["maxConnections"] == 100
+    assert doc["requested"] == {"circuitBreaker": {"settings": GUIDE_POLICY}}
     assert [(s["action"], s["target"], s["status"]) for s in doc["plan"]] == [
         ("circuit-breaker", "destinationrule/my-app", "applied")]
 
@@ -217,7 +221,9 @@ def test_h2_policy_is_case_insensitive(fp, mesh_cli):
     register_service_read(fp, [service()])
     result = mesh_cli("circuit-breaker", "my-app", "-n", NS, "--h2-upgrade-policy", "upgrade", "--dry-run",
                       "-o", "json")
-    assert result.json()["circuitBreaker"]["settings"]["connectionPool"]["http"]["h2UpgradePolicy"] == "UPGRADE"
+    doc = result.json()
+    assert doc["requested"]["circuitBreaker"]["settings"]["connectionPool"]["http"]["h2UpgradePolicy"] == "UPGRADE"
+    assert doc["circuitBreaker"]["settings"] == {}  # a dry run: the live state, no breaker yet
 
 
 def test_remove_keeps_tls_and_load_balancer(fp, mesh_cli):
@@ -262,9 +268,11 @@ def test_status(fp, mesh_cli):
     result = mesh_cli("circuit-breaker", "status", "my-app", "-n", NS, "-o", "json")
     assert result.exit_code == 0
     doc = result.json()
-    assert doc["circuitBreaker"] == {"host": "my-app.my-app.svc.cluster.local", "destinationRules": ["first", "later"],
-                                     "source": "first", "settings": GUIDE_POLICY, "ignored": ["later"],
-                                     "service": "my-app", "namespace": NS}
+    breaker = dict(doc["circuitBreaker"])
+    assert breaker.pop("limits")["consecutive5xxErrors"] == 5
+    assert breaker == {"host": "my-app.my-app.svc.cluster.local", "destinationRules": ["first", "later"],
+                       "source": "first", "settings": GUIDE_POLICY, "ignored": ["later"],
+                       "service": "my-app", "namespace": NS}
     assert [(c["id"], c["result"]) for c in doc["checks"]] == [("circuit-breaker", "pass"), ("ignored-policy", "warn")]
     text = mesh_cli("circuit-breaker", "status", "my-app", "-n", NS).stdout
     assert "connectionPool.tcp.maxConnections: 100" in text

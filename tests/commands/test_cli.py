@@ -44,7 +44,10 @@ def test_positional_and_flag_namespace_must_agree(mesh_cli):
     (["verify", "--timeout", "soon"], 'invalid duration "soon"'),
     (["verify", "--output", "xml"], "'xml' is not one of"),
     (["verify", "--bogus"], "No such option '--bogus'"),
-    (["nosuch"], "No such command 'nosuch'"),
+    (["nosuch"], 'unknown command "nosuch" for "kubectl mesh"'),
+    (["enabel", "my-app"], 'unknown command "enabel" for "kubectl mesh"; did you mean "enable"?'),
+    (["canary", "promot", "my-app"], 'unknown command "promot" for "kubectl mesh canary"; did you mean "promote"?'),
+    (["canary", "my-app", "--stable", "v1", "--canary", "v2"], "Missing option '--weight'. (see 'kubectl mesh canary --help')"),
     (["enable", "my-app", "--revision", "Bad.Rev"], 'invalid revision "Bad.Rev"'),
     (["advise", "--need", "teleport"], 'unknown need "teleport"'),
     # Unicode digits and absurd values, which were written to the cluster or overflowed after changes

@@ -28,7 +28,8 @@ def test_empty_word_lists_subcommands_and_ends_with_directive(capsys):
 
 
 def test_prefix_and_global_options_before_the_command():
-    assert _values(["ver"]) == ["verify"]
+    assert _values(["veri"]) == ["verify"]
+    assert _values(["ver"]) == ["verify", "version"]
     assert _values(["--context", "prod", "di"]) == ["disable", "diagnose"]
 
 
@@ -58,10 +59,27 @@ def test_context_is_passed_on_to_the_cluster_query(fp):
     assert _values(["--context", "prod", "enable", ""]) == ["prod-ns"]
 
 
-def test_pods_use_the_namespace_typed(fp):
+def test_pods_and_workloads_use_the_namespace_typed(fp):
     fp.register(["kubectl", "get", "pods", "-o", "name", "--request-timeout=2s", "-n", "my-app"],
                 stdout="pod/web-1\npod/api-1\n")
+    for resource, out in (("deployments.apps", "deployment.apps/web\n"), ("statefulsets.apps", ""),
+                          ("daemonsets.apps", "")):
+        fp.register(["kubectl", "get", resource, "-o", "name", "--request-timeout=2s", "-n", "my-app"], stdout=out,
+                    occurrences=2)
     assert _values(["describe", "-n", "my-app", "w"]) == ["web-1"]
+    assert _values(["routes", "-n", "my-app", "deploy/"]) == ["deploy/web"]
+
+
+def test_canary_and_circuit_breaker_complete_services_as_their_main_form_takes_them(fp):
+    fp.register(["kubectl", "get", "services", "-o", "name", "--request-timeout=2s", "-n", "my-app"],
+                stdout="service/my-app\nservice/payments\n", occurrences=3)
+    assert _values(["canary", "-n", "my-app", "m"]) == ["my-app"]
+    assert _values(["circuit-breaker", "-n", "my-app", "p"]) == ["payments"]
+    assert _values(["canary", "-n", "my-app", ""]) == ["promote", "rollback", "finish", "status", "my-app", "payments"]
+
+
+def test_the_completion_command_offers_shells():
+    assert _values(["completion", ""]) == ["bash", "zsh", "fish"]
 
 
 def test_unreachable_cluster_gives_quietly_nothing(fp, capsys):

@@ -139,3 +139,71 @@ def test_verify_skips_istioctl_checks_istioctl_was_refused_naming_the_permission
     assert result.exit_code == 0, result.stderr
     check = next(c for c in result.json()["checks"] if c["id"] == "istioctl-failed")
     assert check["result"] == "skip" and "needs list pods in istio-system" in check["message"]
+
+
+# -- a workload or a selector stands for one of its pods --------------------------------------
+def _pods_of_web():
+    from tests.helpers import deployment_with_pods
+
+    deploy, _, first, second = deployment_with_pods("web", sidecar="container")
+    first["status"]["conditions"] = [{"type": "Ready", "status": "False"}]  # not ready: the other is picked
+    return deploy, [first, second]
+
+
+def test_describe_a_deployment_picks_one_ready_meshed_pod_and_names_it(fp, mesh_cli):
+    import json
+
+    from tests.helpers import kube_list
+
+    deploy, pods = _pods_of_web()
+    fp.register(["kubectl", "get", "deployments.apps", "web", "-n", "my-app", "-o", "json"], stdout=json.dumps(deploy),
+                occurrences=2)
+    fp.register(["kubectl", "get", "pods", "-n", "my-app", "-l", "app=web", "-o", "json"], stdout=kube_list(*pods),
+                occurrences=2)
+    text = (DATA / "istioctl/describe/pod-canary-stable.txt").read_text()
+    fp.register(["istioctl", "x", "describe", "pod", "web-5d9f8c7b6-p1", "-n", "my-app"], stdout=text, occurrences=2)
+    result = mesh_cli("describe", "deploy/web", "-n", "my-app", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()
+    assert doc["pod"] == {"name": "web-5d9f8c7b6-p1", "namespace": "my-app"}
+    assert doc["workload"] == {"kind": "Deployment", "name": "web", "namespace": "my-app", "ref": "deployment/web"}
+    text_out = mesh_cli("describe", "deploy/web", "-n", "my-app").stdout
+    assert text_out.startswith("pod web-5d9f8c7b6-p1, one of the 2 pods of deployment/web")
+
+
+def test_routes_with_a_selector(fp, mesh_cli):
+    from tests.helpers import kube_list
+
+    _, pods = _pods_of_web()
+    fp.register(["kubectl", "get", "pods", "-n", "my-app", "-l", "app=web,version in (v1,v2)", "-o", "json"],
+                stdout=kube_list(*pods))
+    fp.register(["istioctl", "proxy-config", "routes", "web-5d9f8c7b6-p1", "-n", "my-app"],
+                stdout=(ROUTES_DIR / "output.txt").read_text())
+    result = mesh_cli("routes", "-l", "app=web,version in (v1,v2)", "-n", "my-app", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["pod"]["name"] == "web-5d9f8c7b6-p1"
+
+
+def test_a_workload_without_pods_is_one_line(fp, mesh_cli):
+    import json
+
+    from tests.helpers import kube_list
+
+    deploy, _ = _pods_of_web()
+    fp.register(["kubectl", "get", "deployments.apps", "web", "-n", "my-app", "-o", "json"], stdout=json.dumps(deploy))
+    fp.register(["kubectl", "get", "pods", "-n", "my-app", "-l", "app=web", "-o", "json"], stdout=kube_list())
+    result = mesh_cli("routes", "deploy/web", "-n", "my-app")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: no running pod of deployment/web in namespace my-app"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["describe", "-l", "app=web", "web-1"], "give a pod (or deploy/NAME) or -l SELECTOR, not both"),
+    (["routes", "-l", "app==,,"], 'invalid label selector "app==,,"'),
+    (["describe"], "missing POD"),
+    (["routes", "cronjob/x"], 'invalid workload kind "cronjob"'),
+])
+def test_bad_targets_are_exit_2_before_anything_runs(fp, mesh_cli, argv, needle):
+    result = mesh_cli(*argv)
+    assert result.exit_code == 2 and needle in result.stderr
+    assert not fp.calls

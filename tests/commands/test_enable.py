@@ -137,9 +137,10 @@ def test_ambient_namespace_is_refused_with_exit_3(fp, mesh_cli):
     result = mesh_cli("enable", "my-app", "-o", "json")
     assert result.exit_code == 3
     doc = result.json()
-    assert doc["refused"] is True and doc["success"] is False and doc["error"]["type"] == "Refused"
-    assert "ambient" in doc["refusedBy"][0]["message"] and doc["refusedBy"][0]["result"] == "fail"
-    assert "ambient" in result.stderr and "--force" in result.stderr
+    assert doc["refused"] is True and doc["success"] is False and "error" not in doc
+    assert [c["id"] for c in doc["refusedBy"]] == ["ambient-namespace"]
+    assert "ambient" in doc["refusedBy"][0]["message"] and "--force" in doc["refusedBy"][0]["hint"]
+    assert doc["namespaces"][0]["injection"]["mode"] == "ambient"  # the live state, unchanged
     assert fp.call_count(["kubectl", "label", fp.any()]) == 0
 
 

@@ -70,12 +70,13 @@ def test_strict_creates_the_namespace_policy(fp, mesh_cli):
                             "metadata": {"name": "default", "namespace": NS}, "spec": {"mtls": {"mode": "STRICT"}}}]
     doc = result.json()
     assert doc["success"] is True
-    assert doc["mtls"] == {
-        "namespace": NS, "mode": "STRICT", "policy": "default",
-        "previous": {"mode": "PERMISSIVE", "source": "PeerAuthentication istio-system/default (mesh-wide)",
-                     "ports": []},
-        "podsWithoutSidecar": [], "clientsWithoutSidecar": [],
-    }
+    assert doc["namespaces"][0]["mtls"] == {"mode": "STRICT", "source": "PeerAuthentication my-app/default "
+                                            "(namespace-wide)", "ports": []}  # as the command leaves it
+    assert doc["requested"] == {"namespaces": [{"name": NS, "mtls": {"mode": "STRICT"}}]}
+    assert doc["previous"] == {"namespaces": [{"name": NS, "mtls": {
+        "mode": "PERMISSIVE", "source": "PeerAuthentication istio-system/default (mesh-wide)", "ports": []}}]}
+    assert doc["peerAuthentication"] == {"name": "default", "namespace": NS}
+    assert doc["clientsWithoutSidecar"] == []
     assert [(c["id"], c["result"]) for c in doc["checks"]] == [
         ("current-mode", "pass"), ("sidecars", "pass"), ("clients", "pass")]
     assert doc["plan"][0] == {"action": "mtls", "target": "peerauthentication/default",
@@ -115,24 +116,28 @@ def test_strict_refused_while_pods_lack_sidecars(fp, mesh_cli):
     assert check["pods"] == [{"pod": "legacy-5d9f8c7b6-p0", "workload": "deployment/legacy"},
                              {"pod": "legacy-5d9f8c7b6-p1", "workload": "deployment/legacy"},
                              {"pod": "debug", "workload": "pod/debug"}]
-    assert "3 of 7 pods in my-app have no sidecar: deployment/legacy (legacy-5d9f8c7b6-p0, legacy-5d9f8c7b6-p1), " \
+    assert "3 of 7 pods have no sidecar in my-app: deployment/legacy (legacy-5d9f8c7b6-p0, legacy-5d9f8c7b6-p1), " \
            "pod/debug (debug)" in check["message"]
     assert check["hint"].startswith("enable injection in my-app and restart the workloads: kubectl mesh enable my-app")
-    assert doc["mtls"]["podsWithoutSidecar"] == check["pods"]
+    assert doc["refused"] is True and [c["id"] for c in doc["refusedBy"]] == ["sidecars"]
+    state = doc["namespaces"][0]
+    assert state["mtls"]["mode"] == "PERMISSIVE"  # the live mode, not the requested one
+    assert doc["requested"]["namespaces"][0]["mtls"]["mode"] == "STRICT"
+    assert {w["ref"]: w["pods"]["meshed"] for w in state["workloads"]}["deployment/legacy"] == 0
 
 
 def test_strict_refusal_text_and_force(fp, mesh_cli):
     register_all(fp, [*meshed_namespace(*deployment_with_pods("legacy"))], occurrences=2)
     refused = mesh_cli("mtls", NS, "strict")
     assert refused.exit_code == 3
-    assert "✗ 2 of 6 pods in my-app have no sidecar: deployment/legacy" in refused.stdout
+    assert "✗ 2 of 6 pods have no sidecar in my-app: deployment/legacy" in refused.stdout
     assert "    enable injection in my-app and restart the workloads: kubectl mesh enable my-app" in refused.stdout
     assert "refused (use --force to override)" in refused.stdout
     writes = Writes()
     register_write(fp, writes, "create")
     forced = mesh_cli("mtls", NS, "strict", "--force")
     assert forced.exit_code == 0
-    assert "! 2 of 6 pods in my-app have no sidecar" in forced.stdout
+    assert "! 2 of 6 pods have no sidecar in my-app" in forced.stdout
     assert writes.sent[0]["spec"] == {"mtls": {"mode": "STRICT"}}
 
 
@@ -147,26 +152,60 @@ def test_strict_warns_about_clients_in_other_namespaces(fp, mesh_cli):
     doc = result.json()
     check = next(c for c in doc["checks"] if c["id"] == "clients")
     assert check["result"] == "warn"
-    assert check["clients"] == [{"namespace": "shop", "workload": "deployment/frontend", "pods": 2}]
-    assert "shop/deployment/frontend" in check["message"]
-    assert doc["mtls"]["clientsWithoutSidecar"] == check["clients"]
+    assert check["clients"] == ["shop/deployment/frontend"]
+    assert check["message"].startswith("1 workload without sidecars in other namespaces (shop) cannot reach my-app "
+                                       "under STRICT if it calls it: shop/deployment/frontend")
+    (client,) = doc["clientsWithoutSidecar"]
+    assert (client["ref"], client["namespace"], client["pods"]["total"]) == ("deployment/frontend", "shop", 2)
 
 
-def test_strict_recommends_permissive_first_when_unset_or_disabled(fp, mesh_cli):
+def test_strict_from_the_mesh_default_needs_no_detour(fp, mesh_cli):
     register_all(fp, meshed_namespace())
     register_write(fp, Writes(), "create")
     result = mesh_cli("mtls", NS, "strict", "-o", "json")
-    assert result.exit_code == 0  # a warning, not a refusal
+    assert result.exit_code == 0
     check = result.json()["checks"][0]
-    assert check["id"] == "permissive-first" and check["result"] == "warn"
-    assert "unset (Istio default PERMISSIVE)" in check["message"]
-    assert check["hint"] == ("go through PERMISSIVE first: kubectl mesh mtls my-app permissive, check traffic, "
-                             "then strict")
-    register_all(fp, [*meshed_namespace(), pa(mode="DISABLE")])
-    register_patch(fp, Writes(), pa(mode="DISABLE"))
+    assert (check["id"], check["result"]) == ("current-mode", "pass")
+    assert check["message"] == "current mode PERMISSIVE (mesh default)"
+
+
+def test_strict_straight_from_disable_is_refused_before_anything_is_written(fp, mesh_cli):
+    register_all(fp, [*meshed_namespace(), pa(mode="DISABLE")], occurrences=2)
     result = mesh_cli("mtls", NS, "strict", "-o", "json")
-    assert "current mode is DISABLE (PeerAuthentication my-app/default (namespace-wide))" in \
-        result.json()["checks"][0]["message"]
+    assert result.exit_code == 3
+    assert len(fp.calls) == 1  # read only
+    doc = result.json()
+    (check,) = doc["refusedBy"]
+    assert check["id"] == "permissive-first"
+    assert check["message"].startswith("current mode is DISABLE (PeerAuthentication my-app/default (namespace-wide))")
+    assert check["hint"].startswith("go through PERMISSIVE first: kubectl mesh mtls my-app permissive, check traffic")
+    register_patch(fp, Writes(), pa(mode="DISABLE"))
+    forced = mesh_cli("mtls", NS, "strict", "--force", "-o", "json")
+    assert forced.exit_code == 0
+    assert forced.json()["checks"][0]["result"] == "warn"
+
+
+def test_strict_to_permissive_says_what_it_weakens(fp, mesh_cli):
+    register_all(fp, [*meshed_namespace(), pa(mode="STRICT")])
+    register_cluster(fp, [*meshed_namespace(), pa(mode="STRICT")])
+    register_patch(fp, Writes(), pa(mode="STRICT"))
+    result = mesh_cli("mtls", NS, "permissive", "-o", "json")
+    assert result.exit_code == 0
+    check = next(c for c in result.json()["checks"] if c["id"] == "weakens")
+    assert check["result"] == "warn"
+    assert check["message"].startswith("STRICT -> PERMISSIVE weakens my-app: its pods accept plain-text connections "
+                                       "again")
+    assert result.json()["namespaces"][0]["mtls"]["mode"] == "PERMISSIVE"
+
+
+def test_an_opted_out_workload_is_told_to_drop_the_opt_out(fp, mesh_cli):
+    legacy = deployment_with_pods("legacy", pods=1, labels={"app": "legacy", "sidecar.istio.io/inject": "false"})
+    register_all(fp, [*meshed_namespace(*legacy)])
+    result = mesh_cli("mtls", NS, "strict", "-o", "json")
+    assert result.exit_code == 3
+    hint = result.json()["refusedBy"][0]["hint"]
+    assert hint.startswith("remove the opt-out (sidecar.istio.io/inject=false in its pod template's labels)")
+    assert "kubectl mesh enable" not in hint and "delete" not in hint
 
 
 def test_strict_when_listing_all_namespaces_is_forbidden(fp, mesh_cli):
@@ -277,16 +316,18 @@ def test_status_per_workload_with_sources(fp, mesh_cli):
     assert result.exit_code == 0
     assert len(api_calls(fp)) == 3  # the namespace's batch, its Namespace, the root namespace's policies
     doc = result.json()
-    rows = {r["workload"]: r for r in doc["mtls"]["workloads"]}
-    assert rows["deployment/web"]["mode"] == "STRICT"
-    assert rows["deployment/web"]["source"] == "PeerAuthentication my-app/default (namespace-wide)"
-    assert rows["deployment/web"]["ports"] == [
+    (state,) = doc["namespaces"]
+    rows = {w["ref"]: w for w in state["workloads"]}
+    assert rows["deployment/web"]["mtls"]["mode"] == "STRICT"
+    assert rows["deployment/web"]["mtls"]["source"] == "PeerAuthentication my-app/default (namespace-wide)"
+    assert rows["deployment/web"]["mtls"]["ports"] == [
         {"port": 8080, "mode": "PERMISSIVE", "source": "PeerAuthentication my-app/web-ports (workload)"}]
-    assert rows["deployment/api"]["mode"] == "DISABLE"
-    assert rows["deployment/legacy"] == {"workload": "deployment/legacy", "kind": "Deployment", "name": "legacy",
-                                         "pods": 2, "sidecars": 0, "mode": "STRICT",
-                                         "source": "PeerAuthentication my-app/default (namespace-wide)", "ports": []}
-    assert doc["mtls"]["namespaceMode"]["mode"] == "STRICT"
+    assert rows["deployment/api"]["mtls"]["mode"] == "DISABLE"
+    assert (rows["deployment/legacy"]["pods"]["total"], rows["deployment/legacy"]["pods"]["meshed"]) == (2, 0)
+    assert rows["deployment/legacy"]["mtls"] == {"mode": "STRICT", "ports": [],
+                                                 "source": "PeerAuthentication my-app/default (namespace-wide)"}
+    assert state["mtls"]["mode"] == "STRICT"
+    assert {p["name"] for p in state["peerAuthentications"]} == {"default", "web-ports", "api-off"}
     warn = [c for c in doc["checks"] if c["result"] == "warn"]
     assert [c["subject"] for c in warn] == ["deployment/legacy"]
     text = mesh_cli("mtls", NS, "status").stdout
@@ -297,7 +338,7 @@ def test_status_per_workload_with_sources(fp, mesh_cli):
 def test_status_uses_the_mesh_wide_policy(fp, mesh_cli):
     register_cluster(fp, meshed_namespace(), root_policies=[pa("default", "istio-system", "STRICT")])
     result = mesh_cli("mtls", "status", "-n", NS, "-o", "json")
-    assert result.json()["mtls"]["namespaceMode"] == {
+    assert result.json()["namespaces"][0]["mtls"] == {
         "mode": "STRICT", "source": "PeerAuthentication istio-system/default (mesh-wide)", "ports": []}
 
 

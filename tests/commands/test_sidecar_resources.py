@@ -73,8 +73,10 @@ def test_patches_waits_and_verifies(fp, mesh_cli):
                                            ["kubectl", *STATUS], ["kubectl", *PODS]]
     doc = result.json()
     assert doc["success"] is True
-    assert doc["sidecarResources"] == {"workload": "deployment/web", "namespace": NS, "annotations": WANTED,
-                                       "previous": {}}
+    assert doc["sidecarResources"] == {"annotations": WANTED, "previous": {}}
+    assert doc["requested"] == {"sidecarResources": {"annotations": WANTED}}
+    assert doc["workload"]["ref"] == "deployment/web" and doc["workload"]["namespace"] == NS
+    assert doc["workload"]["pods"]["total"] == 2
     step = doc["plan"][0]
     assert (step["action"], step["target"], step["status"]) == ("annotate", "deployment/web", "applied")
     assert step["command"].startswith("kubectl patch deployments.apps web -n my-app --type merge -p ")

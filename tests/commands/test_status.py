@@ -60,17 +60,20 @@ def test_json_gives_the_same_as_data(fp, mesh_cli):
     doc = result.json()
     assert (doc["success"], doc["checks"], doc["plan"]) == (True, [], [])
     (screen,) = doc["namespaces"]
-    assert screen["namespace"] == NS
+    assert screen["name"] == NS
     assert screen["injection"] == {"mode": "enabled", "labels": {"istio-injection": "enabled"}}
-    assert screen["pods"] == {"total": 8, "meshed": 6, "missingSidecar": 2, "outsideMesh": 0, "proxyNotReady": 0,
-                              "restart": ["deployment/legacy"],
-                              "missingPods": ["legacy-5d9f8c7b6-p0", "legacy-5d9f8c7b6-p1"]}
+    assert screen["pods"] == {"total": 8, "ready": 7, "meshed": 6, "missingSidecar": 2, "optedOut": 0,
+                              "proxyNotReady": 0}
+    legacy = next(w for w in screen["workloads"] if w["ref"] == "deployment/legacy")
+    assert legacy["podNames"]["missingSidecar"] == ["legacy-5d9f8c7b6-p0", "legacy-5d9f8c7b6-p1"]
     assert screen["mtls"] == {"mode": "STRICT", "source": "PeerAuthentication my-app/strict-mtls (namespace-wide)",
-                              "workloadPolicies": []}
+                              "ports": []}
+    assert [p["name"] for p in screen["peerAuthentications"]] == ["strict-mtls"]
     (canary,) = screen["canaries"]
     assert canary["service"] == "my-app" and canary["virtualServices"] == ["my-app"]
-    assert canary["stable"] == {"subset": "stable", "weight": 90}
-    assert canary["canary"] == {"subset": "canary", "weight": 10}
+    assert canary["stable"] == {"subset": "stable", "labels": {"version": "v1"}, "weight": 90,
+                                "pods": {"ready": 3, "total": 3}}
+    assert canary["canary"]["weight"] == 10
     assert [(s["name"], s["weight"], s["percent"], s["pods"]) for s in canary["subsets"]] == [
         ("stable", 90, 90.0, {"ready": 3, "total": 3}), ("canary", 10, 10.0, {"ready": 0, "total": 1})]
     (breaker,) = screen["circuitBreakers"]
@@ -109,7 +112,7 @@ def test_all_namespaces_one_screen_each_without_system_or_empty_ones(fp, mesh_cl
     fp.register(READ_ALL, stdout=kube_list(*objects), occurrences=2)
     result = mesh_cli("status", "-A", "-o", "json")
     assert calls_made(fp) == [READ_ALL]
-    assert [s["namespace"] for s in result.json()["namespaces"]] == ["batch", "my-app"]
+    assert [s["name"] for s in result.json()["namespaces"]] == ["batch", "my-app"]
     text = mesh_cli("status", "-A")
     assert text.stdout.startswith("Namespace batch\n")
     assert "\n\nNamespace my-app\n" in text.stdout

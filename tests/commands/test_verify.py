@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from tests.helpers import DATA, deployment_with_pods, namespace, pod, register_cluster
+from tests.helpers import (
+    CONFIGMAPS_READ,
+    DATA,
+    batch_read,
+    calls_made,
+    deployment_with_pods,
+    kube_list,
+    namespace,
+    pod,
+    register_cluster,
+)
 
 ENABLED = namespace("my-app", {"istio-injection": "enabled"})
 DESCRIBE_OK = (DATA / "istioctl/describe/pod-canary-stable.txt").read_text()
@@ -28,8 +38,10 @@ def test_all_meshed_passes_and_reads_once(fp, mesh_cli):
     assert _by_id(doc, "namespace-labelled")[0]["result"] == "pass"
     mtls = _by_id(doc, "mtls-mode")[0]
     assert mtls["message"] == "mTLS mode PERMISSIVE (mesh default)"
-    workloads = {w["name"]: w for w in doc["verify"]["workloads"]}
-    assert workloads["api"]["layout"] == ["native"] and workloads["web"]["meshed"] == 2
+    (state,) = doc["namespaces"]
+    assert state["name"] == "my-app" and state["mtls"]["mode"] == "PERMISSIVE"
+    workloads = {w["name"]: w for w in state["workloads"]}
+    assert workloads["api"]["layout"] == ["native"] and workloads["web"]["pods"]["meshed"] == 2
     assert len(fp.calls) == 4  # the namespace's kinds, its Namespace, the root policies, Istio's ConfigMaps
 
 
@@ -40,7 +52,7 @@ def test_pods_created_before_the_label_are_named_with_their_workload(fp, mesh_cl
     assert result.exit_code == 1
     assert ("✗ deployment/api: 2 of 2 pods lack istio-proxy (api-5d9f8c7b6-p0, api-5d9f8c7b6-p1); "
             "they were created before injection was enabled") in result.stdout
-    assert "    kubectl rollout restart deployment/api -n my-app" in result.stdout
+    assert "    kubectl rollout restart deployment/api -n my-app (or: kubectl mesh enable my-app)" in result.stdout
     assert result.stdout.rstrip().endswith("failed")
 
 
@@ -147,10 +159,66 @@ def test_without_a_context_namespace_default_is_used_and_said(fp, mesh_cli):
     assert 'namespace "default" (the context names none' in result.stderr
 
 
-def test_all_namespaces_is_refused_as_usage(mesh_cli):
-    result = mesh_cli("verify", "-A")
+READ_ALL = ["kubectl", "get", batch_read("x")[1], "-A", "-o", "json"]
+
+
+def test_all_namespaces_verifies_each_with_workloads_a_section_each(fp, mesh_cli):
+    objects = [ENABLED, *deployment_with_pods("web", sidecar="container"),
+               namespace("batch"), *deployment_with_pods("report", "batch"),
+               namespace("empty"), namespace("kube-system"), *deployment_with_pods("dns", "kube-system")]
+    fp.register(READ_ALL, stdout=kube_list(*objects), occurrences=2)
+    fp.register(["kubectl", *CONFIGMAPS_READ], stdout=kube_list(), occurrences=2)
+    result = mesh_cli("verify", "-A", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 1  # batch is not labelled
+    doc = result.json()
+    assert [n["name"] for n in doc["namespaces"]] == ["batch", "my-app"]
+    assert calls_made(fp) == [READ_ALL, ["kubectl", *CONFIGMAPS_READ]]
+    text = mesh_cli("verify", "-A", "--no-istioctl").stdout
+    assert text.startswith("Verifying 2 namespaces with workloads\n\nNamespace batch\n")
+    assert "\n\nNamespace my-app\n" in text
+    assert text.index("namespace batch is not labelled") < text.index("Namespace my-app")
+
+
+def test_all_namespaces_and_a_namespace_is_a_usage_error(fp, mesh_cli):
+    result = mesh_cli("verify", "my-app", "-A")
     assert result.exit_code == 2
-    assert "status -A" in result.stderr
+    assert "give a namespace or -A/--all-namespaces, not both" in result.stderr
+    assert not fp.calls
+
+
+def test_a_canary_subset_with_traffic_and_no_ready_pod_fails(fp, mesh_cli):
+    from tests.commands.istio_objects import dr, service, subset, version_pods, vs, weighted
+
+    roles = {"kubectl-mesh.io/canary": '{"stable": "stable", "canary": "canary"}'}
+    objs = [ENABLED, service(), *version_pods("v1", 2), *version_pods("v2", 1, ready=False),
+            dr(subsets=[subset("stable", "v1"), subset("canary", "v2")]),
+            vs(http=[weighted(("stable", 90), ("canary", 10))], annotations=roles)]
+    register_cluster(fp, objs)
+    result = mesh_cli("verify", "my-app", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 1
+    doc = result.json()
+    failed = [c for c in doc["checks"] if c["result"] == "fail"]
+    assert [(c["id"], c["subject"]) for c in failed] == [("canary-subset-pods", "subset/canary")]
+    assert failed[0]["message"] == ("service my-app: subset canary receives 10% but selects no ready pod "
+                                    "(version=v2, 1 pod): its requests fail with 503")
+    assert doc["namespaces"][0]["canaries"][0]["canary"]["weight"] == 10
+    passed = [c for c in doc["checks"] if c["id"] == "canary-subset-pods" and c["result"] == "pass"]
+    assert passed[0]["message"] == "service my-app: subset stable receives 90%: 2/2 pods ready"
+
+
+def test_an_opted_out_pod_under_strict_is_told_to_drop_the_opt_out(fp, mesh_cli):
+    strict = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+              "metadata": {"name": "default", "namespace": "my-app"}, "spec": {"mtls": {"mode": "STRICT"}}}
+    legacy = deployment_with_pods("legacy", pods=1, labels={"app": "legacy", "sidecar.istio.io/inject": "false"})
+    register_cluster(fp, [ENABLED, strict, *deployment_with_pods("web", sidecar="container"), *legacy])
+    result = mesh_cli("verify", "my-app", "--no-istioctl", "-o", "json")
+    check = _by_id(result.json(), "mtls-strict-without-sidecar")[0]
+    assert check["message"] == ("deployment/legacy: STRICT mTLS applies but legacy-5d9f8c7b6-p0 has no sidecar; "
+                                "meshed clients get connection refused")
+    assert check["hint"].startswith("remove the opt-out (sidecar.istio.io/inject=false in its pod template's labels)")
+    assert ("kubectl patch deployment/legacy -n my-app --type json -p '[{\"op\": \"remove\", \"path\": "
+            "\"/spec/template/metadata/labels/sidecar.istio.io~1inject\"}]'") in check["hint"]
+    assert "delete" not in check["hint"]
 
 
 def test_proxies_older_than_the_injectors_need_a_restart(fp, mesh_cli):
