@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.cluster import TestCluster
+from tests.schema import assert_valid, output_format
 
 HERE = Path(__file__).resolve().parent
 
@@ -112,13 +114,37 @@ def kubectl(e2e):
 
 @pytest.fixture
 def mesh(e2e):
-    """Run `kubectl mesh ARGS` exactly as a user does: through the real kubectl."""
+    """Run `kubectl mesh ARGS` exactly as a user does: through the real kubectl. Whenever the
+    arguments ask for -o json or -o yaml, the document printed is checked against the published
+    schema (docs/schema/), so every scenario, present and future, checks the JSON it sees."""
 
     def run(*args: str, input: str | None = None, timeout: float = 120, env: dict | None = None):
-        return subprocess.run(["kubectl", "mesh", *args], input=input, capture_output=True, text=True,
-                              env={**e2e.env, **(env or {})}, timeout=timeout)
+        result = subprocess.run(["kubectl", "mesh", *args], input=input, capture_output=True, text=True,
+                                env={**e2e.env, **(env or {})}, timeout=timeout)
+        check_document(args, result)
+        return result
 
     return run
+
+
+# The `command` of every document the e2e scenarios validated (tests/e2e/test_json_schema.py
+# checks that every command is among them).
+VALIDATED: list[str] = []
+
+
+def check_document(args, result) -> None:
+    output = output_format(args)
+    if output is None or "-h" in args or "--help" in args or (args and args[0] == "completion"):
+        return
+    where = f"`kubectl mesh {' '.join(args)}` (exit {result.returncode})"
+    assert result.stdout.strip(), f"{where} printed no {output} document on stdout; stderr: {result.stderr}"
+    try:
+        document = json.loads(result.stdout) if output == "json" else yaml.safe_load(result.stdout)
+    except ValueError as exc:
+        raise AssertionError(f"{where} printed something that is not {output}: {exc}\n{result.stdout[:2000]}") \
+            from None
+    assert_valid(document, where)
+    VALIDATED.append(document.get("command", ""))
 
 
 @pytest.fixture

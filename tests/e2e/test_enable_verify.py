@@ -92,7 +92,7 @@ def test_native_sidecars_are_recognised(e2e, mesh):
     assert mesh("enable", "my-app", "--no-istioctl").returncode == 0
     verify = mesh("verify", "my-app", "--no-istioctl", "-o", "json")
     assert verify.returncode == 0
-    workloads = json.loads(verify.stdout)["verify"]["workloads"]
+    workloads = json.loads(verify.stdout)["namespaces"][0]["workloads"]
     assert {w["name"]: w["layout"] for w in workloads} == {"web": ["native"], "api": ["native"]}
 
 

@@ -121,7 +121,8 @@ def test_canary_10_promote_full_rollback_keeps_the_existing_rule(e2e, kubectl, m
 
     status = _ok(mesh("canary", "status", "my-app", "-n", "my-app", "-o", "json"))
     doc = json.loads(status.stdout)["canary"]
-    assert doc["stable"] == {"subset": "stable", "weight": 100}
+    assert doc["stable"] == {"subset": "stable", "labels": {"version": "v1"}, "weight": 100,
+                             "pods": {"ready": 2, "total": 2}}
     assert {s["name"]: s["pods"] for s in doc["subsets"]} == {
         "debug": {"ready": 0, "total": 0}, "stable": {"ready": 2, "total": 2}, "canary": {"ready": 1, "total": 1}}
 
@@ -171,18 +172,19 @@ def test_strict_mtls_refused_while_a_pod_lacks_a_sidecar_then_accepted_after_ena
     e2e.cluster.load(APP.replace("labels: {istio-injection: enabled}", "labels: {}"))
     refused = mesh("mtls", "my-app", "strict")
     assert refused.returncode == 3, refused.stdout + refused.stderr
-    assert "3 of 3 pods in my-app have no sidecar: deployment/my-app-v1" in refused.stdout
+    assert "3 of 3 pods have no sidecar in my-app: deployment/my-app-v1" in refused.stdout
     assert "kubectl mesh enable my-app" in refused.stdout
     assert kubectl("get", "peerauthentications.security.istio.io", "-n", "my-app", "-o", "name").stdout == ""
 
     _ok(mesh("enable", "my-app"))
     accepted = _ok(mesh("mtls", "my-app", "strict", "-o", "json"))
     doc = json.loads(accepted.stdout)
-    assert doc["mtls"]["podsWithoutSidecar"] == []
+    assert doc["namespaces"][0]["mtls"]["mode"] == "STRICT"
+    assert all(w["pods"]["meshed"] == w["pods"]["total"] for w in doc["namespaces"][0]["workloads"])
     policy = _get(kubectl, "peerauthentications.security.istio.io", "default")
     assert policy["spec"] == {"mtls": {"mode": "STRICT"}}
     status = _ok(mesh("mtls", "my-app", "status", "-o", "json"))
-    modes = {w["workload"]: w["mode"] for w in json.loads(status.stdout)["mtls"]["workloads"]}
+    modes = {w["ref"]: w["mtls"]["mode"] for w in json.loads(status.stdout)["namespaces"][0]["workloads"]}
     assert modes == {"deployment/my-app-v1": "STRICT", "deployment/my-app-v2": "STRICT"}
     writes = len(e2e.cluster.requests.writes())
     _ok(mesh("mtls", "my-app", "strict"))
@@ -243,7 +245,7 @@ def test_canary_refused_while_the_canary_has_no_ready_pod(e2e, kubectl, mesh):
     kubectl("apply", "-f", "-", input=APP)
     result = mesh("canary", "my-app", "--stable", "v1", "--canary", "v3", "--weight", "10", "-n", "my-app")
     assert result.returncode == 3
-    assert "canary subset canary (version=v3) selects no ready pod: app=my-app,version=v3 matched 0 pod(s)" \
+    assert "canary subset canary (version=v3) selects no ready pod: app=my-app,version=v3 matched 0 pods" \
         in result.stdout
     assert kubectl("get", "destinationrules.networking.istio.io", "-n", "my-app", "-o", "name").stdout == ""
 
