@@ -60,8 +60,9 @@ def test_a_failed_gate_rolls_the_canary_back_and_stops(e2e, kubectl):
             break
         time.sleep(0.2)
     kubectl("scale", "deployment", "my-app-v2", "-n", "my-app", "--replicas=0")
-    out, _ = process.communicate(timeout=300)
-    reader.join(timeout=10)
+    out = process.stdout.read()  # stderr is the reader thread's alone
+    process.wait(timeout=300)
+    reader.join(timeout=30)
     text = "".join(stderr)
     assert process.returncode == 1, f"{out}\n{text}"
     assert "runbook: step failed (exit 1): sending all traffic back to v1" in text
