@@ -75,7 +75,8 @@ def test_canary_and_circuit_breaker_complete_services_as_their_main_form_takes_t
                 stdout="service/my-app\nservice/payments\n", occurrences=3)
     assert _values(["canary", "-n", "my-app", "m"]) == ["my-app"]
     assert _values(["circuit-breaker", "-n", "my-app", "p"]) == ["payments"]
-    assert _values(["canary", "-n", "my-app", ""]) == ["promote", "rollback", "finish", "status", "my-app", "payments"]
+    assert _values(["canary", "-n", "my-app", ""]) == ["promote", "rollback", "finish", "status", "run", "my-app",
+                                                       "payments"]
 
 
 def test_the_completion_command_offers_shells():
