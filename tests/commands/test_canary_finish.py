@@ -22,6 +22,7 @@ from tests.commands.istio_objects import (
     vs,
     weighted,
 )
+from tests.helpers import api_calls
 from tests.schema import assert_valid
 
 ROLES = '{"canary":"canary","stable":"stable"}'
@@ -55,10 +56,10 @@ def test_promote_to_is_absolute_and_a_second_run_writes_nothing(fp, mesh_cli):
     assert_valid(doc)
 
     register_service_read(fp, [service(), *_pods(), _rule(), _route(50, 50)])
-    before = len(fp.calls)
+    before = len(api_calls(fp))
     again = mesh_cli("canary", "promote", "my-app", "--to", "50", "-n", NS, "-o", "json")
     assert again.exit_code == 0
-    assert len(fp.calls) == before + 1  # the read, no write
+    assert len(api_calls(fp)) == before + 1  # the read, no write
     assert again.json()["plan"][0]["status"] == "unchanged"
 
 

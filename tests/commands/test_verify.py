@@ -159,7 +159,7 @@ def test_without_a_context_namespace_default_is_used_and_said(fp, mesh_cli):
     assert 'namespace "default" (the context names none' in result.stderr
 
 
-READ_ALL = ["kubectl", "get", batch_read("x")[1], "-A", "-o", "json"]
+READ_ALL = ["kubectl", "get", "namespaces," + batch_read("x")[1], "-A", "-o", "json"]
 
 
 def test_all_namespaces_verifies_each_with_workloads_a_section_each(fp, mesh_cli):
