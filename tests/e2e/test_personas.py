@@ -75,7 +75,7 @@ MATRIX = {
     "diagnose": _row((0, "- peerauthentications in istio-system not readable: mTLS checks that depend on these "
                          "policies were skipped (needs list peerauthentications.security.istio.io in istio-system)"),
                      test=(0, "no findings"), platform=(0, "no findings")),
-    "canary status": _row((0, "✓ subset canary gets 10%: 1/1 pods ready")),
+    "canary status": _row((0, "✓ service reviews: subset canary receives 10%: 1/1 pod ready")),
     "circuit-breaker status": _row((0, "✓ circuit breaker in force from destinationrule/reviews")),
     "mtls status": _row((0, "- namespace shop: " + UNKNOWN),
                         test=(0, "namespace shop: STRICT"), platform=(0, "namespace shop: STRICT")),
