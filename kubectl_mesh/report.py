@@ -255,7 +255,7 @@ def render_text(report: Report, colour: bool = False, ascii_only: bool = False) 
         for check in report.checks:
             if check.section != section:
                 section, current = check.section, None
-                lines.extend(["", section] if lines and lines[-1] != "" else [section])
+                lines.extend(["", out(section)] if lines and lines[-1] != "" else [out(section)])
             if check.category != current and len({c.category for c in report.checks}) > 1:
                 current = check.category
                 lines.append(out(current))
