@@ -43,8 +43,11 @@ class Manifests:
 
 
 def load(paths: list[str] | tuple[str, ...], *, namespace: str | None = None,
-         stdin: TextIO | None = None) -> Manifests:
-    """Read every path; objects without a namespace get `namespace` (or "default")."""
+         stdin: TextIO | None = None, checks_only: bool = False) -> Manifests:
+    """Read every path; objects without a namespace get `namespace` (or "default").
+
+    `checks_only`: JSON files are decoded with only the fields the checks read
+    (kubectl_mesh.decode), for read-only commands."""
     result = Manifests()
     default_ns = namespace or "default"
     seen_stdin = False
@@ -61,12 +64,14 @@ def load(paths: list[str] | tuple[str, ...], *, namespace: str | None = None,
             continue
         for file in expand(path):
             try:
-                text = read_text(file)
+                documents = read_json(file, checks_only=checks_only)
+                if documents is None:
+                    documents = parse(read_text(file), file)
             except UnicodeDecodeError:
                 raise UsageError(f"{file}: not a text file (UTF-8 expected)") from None
             except OSError as exc:
                 raise UsageError(f"{file}: cannot read: {exc.strerror or exc}") from None
-            _add(result, parse(text, file), file, default_ns)
+            _add(result, documents, file, default_ns)
             result.files.append(file)
     return result
 
@@ -96,6 +101,26 @@ def read_text(file: str) -> str:
                     text = text.replace("\r\n", "\n").replace("\r", "\n")
                 return text
     return Path(file).read_text(encoding="utf-8")
+
+
+def read_json(file: str, *, checks_only: bool = False) -> list[tuple[object, int]] | None:
+    """The documents of a JSON file (a `.json` name, or text starting with { or [),
+    decoded from the file's bytes; None for any other file (YAML: see parse)."""
+    from kubectl_mesh import decode
+
+    with open(file, "rb") as stream:
+        start = stream.read(4096).lstrip()
+        if not (file.lower().endswith(".json") or start[:1] in (b"{", b"[")):
+            return None
+        stream.seek(0)
+        try:
+            document = decode.decode_file(stream, checks_only=checks_only)
+        except decode.DecodeError as exc:
+            if file.lower().endswith(".json"):
+                raise UsageError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+            return None  # YAML that starts like JSON (a flow mapping): parse() reads it
+    documents = document if isinstance(document, list) else [document]
+    return [(d, 1) for d in documents]
 
 
 def expand(path: str) -> list[str]:

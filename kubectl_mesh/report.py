@@ -310,10 +310,22 @@ def render(report: Report, output: str, colour: bool = False, *, unicode: bool |
 
 def dump(document: dict, output: str, *, unicode: bool = True) -> str:
     if output == "json":
-        return json.dumps(document, indent=2, ensure_ascii=not unicode) + "\n"
+        return to_json(document) if unicode else json.dumps(document, indent=2, ensure_ascii=True) + "\n"
     import yaml  # only the yaml output pays for the import
 
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=unicode)
+
+
+def to_json(document: dict) -> str:
+    """Indented JSON, as json.dumps(indent=2, ensure_ascii=False) writes it, by a C
+    encoder (json's own is pure Python once it indents): a large diagnose has
+    megabytes to write."""
+    import msgspec
+
+    try:
+        return msgspec.json.format(msgspec.json.encode(document), indent=2).decode() + "\n"
+    except (TypeError, ValueError, OverflowError):  # what msgspec will not encode as json would
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def refusal_check(error: errors.MeshError) -> Check:

@@ -377,11 +377,11 @@ def flatten(document) -> list[dict]:
 _KIND_OF_RESOURCE = {resource: kind for kind, resource in {**CORE_RESOURCES, **ISTIO_RESOURCES}.items()}
 
 
-def _partial_get(runner, resources: list[str], scope: list[str]) -> tuple[list[dict], dict]:
+def _partial_get(runner, resources: list[str], scope: list[str], checks_only: bool = False) -> tuple[list[dict], dict]:
     """`kubectl get RESOURCES SCOPE -o json`, keeping what kubectl printed when some kinds
     were refused: (objects, {(kind, namespace or None): Denied}). Any other failure raises."""
     try:
-        return flatten(runner.kubectl_json("get", ",".join(resources), *scope)), {}
+        return flatten(runner.kubectl_json("get", ",".join(resources), *scope, checks_only=checks_only)), {}
     except errors.Forbidden as exc:
         lines = forbidden_lines(getattr(exc, "stderr", ""))
         denials = [parse_forbidden(line) for line in lines]
@@ -404,9 +404,12 @@ def read_cluster(
     istio: bool = True,
     root_policies: bool = True,
     root_namespace: str = ROOT_NAMESPACE,
+    checks_only: bool = False,
 ) -> Snapshot:
     """Read `kinds` (and Istio's kinds) of `namespace`; `namespace=None` reads all namespaces
     in one batched call, which fails as a whole when the user may not list them.
+    `checks_only`: decode only the fields the checks read (kubectl_mesh.decode), for
+    read-only commands.
 
     The Istio kinds are asked for in the same call; when the cluster does not
     know them (Istio's CRDs are not installed) the call is repeated without
@@ -423,17 +426,18 @@ def read_cluster(
     denied: dict = {}
     try:
         if scoped:
-            objects, denied = _partial_get(runner, core + istio_kinds, scope)
+            objects, denied = _partial_get(runner, core + istio_kinds, scope, checks_only)
         else:
-            objects = flatten(runner.kubectl_json("get", ",".join(core + istio_kinds), *scope))
+            objects = flatten(runner.kubectl_json("get", ",".join(core + istio_kinds), *scope,
+                                                  checks_only=checks_only))
         istio_crds = True if istio_kinds else None
     except errors.NotFound as exc:
         if not istio_kinds or "resource type" not in exc.message and "could not find" not in exc.message:
             raise
         if scoped:
-            objects, denied = _partial_get(runner, core, scope)
+            objects, denied = _partial_get(runner, core, scope, checks_only)
         else:
-            objects = flatten(runner.kubectl_json("get", ",".join(core), *scope))
+            objects = flatten(runner.kubectl_json("get", ",".join(core), *scope, checks_only=checks_only))
         istio_crds = False
     if scoped and "Namespace" in kinds:
         try:
@@ -447,7 +451,8 @@ def read_cluster(
         # The mesh-wide PeerAuthentication lives in the root namespace; a namespace-scoped
         # read does not see it. One small extra call, not one per object.
         try:
-            root, root_denied = _partial_get(runner, [ISTIO_RESOURCES["PeerAuthentication"]], ["-n", root_namespace])
+            root, root_denied = _partial_get(runner, [ISTIO_RESOURCES["PeerAuthentication"]], ["-n", root_namespace],
+                                             checks_only)
             objects += root
             denied.update(root_denied)
         except errors.NotFound:

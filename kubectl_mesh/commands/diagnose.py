@@ -19,6 +19,9 @@ from kubectl_mesh.command import mesh_command
 from kubectl_mesh.report import Report
 
 FAIL_ON = ("error", "warning")
+# The snapshot of the last run, kept alive so that it is not freed object by object
+# when the command returns: the process exits without that teardown (cli.main).
+KEPT: list = []
 
 
 def build_report(findings, *, fail_on: str, title: str, source: dict, notes: list[str],
@@ -57,8 +60,9 @@ def offline(settings, files, ns: str | None, mesh_file: tuple[dict, str] | None 
     from kubectl_mesh import findings, manifests, meshconfig
 
     scope = None if settings.all_namespaces else settings.resolve_namespace(ns, required=False)
-    loaded = manifests.load(files, namespace=scope)
+    loaded = manifests.load(files, namespace=scope, checks_only=True)
     snap = manifests.snapshot(loaded)
+    KEPT[:] = [loaded, snap]
     mesh, mesh_source = mesh_file or (None, None)
     found = findings.run(snap, namespaces={scope} if scope else None,
                          mesh_settings=meshconfig.from_snapshot(snap, mesh, mesh_source))
@@ -78,7 +82,8 @@ def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
 
     runner = settings.runner()
     namespace = None if settings.all_namespaces else settings.resolve_namespace(ns, runner)
-    snap = read_cluster(runner, namespace=namespace, kinds=(*DEFAULT_KINDS, "Node"))
+    snap = read_cluster(runner, namespace=namespace, kinds=(*DEFAULT_KINDS, "Node"), checks_only=True)
+    KEPT[:] = [snap]
     mesh, mesh_source = mesh_file or (None, None)
     # The mesh and injector ConfigMaps (exportTo defaults, injection by default, the proxy
     # image injected now): one small read; a user who may not make it gets "unknown".
@@ -181,4 +186,7 @@ def without_cycle_collector():
         yield
     finally:
         if was_enabled:
+            # What is still alive (the snapshot, kept to exit: see KEPT) moves to the
+            # permanent generation, so the collector, once on, does not walk it again.
+            gc.freeze()
             gc.enable()

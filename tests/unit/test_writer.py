@@ -40,6 +40,10 @@ class FakeRunner(Runner):
             return outcome(args, stdin)
         return outcome
 
+    def kubectl_json(self, *args, timeout=None, checks_only=False):
+        out = self.kubectl(*args, "-o", "json", timeout=timeout)
+        return json.loads(out) if out.strip() else {}
+
     def patch_body(self, index: int) -> dict:
         args = self.seen[index][0]
         return json.loads(args[args.index("-p") + 1])
