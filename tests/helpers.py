@@ -152,6 +152,17 @@ def batch_read(ns: str = "my-app", istio: bool = True) -> list[str]:
 ROOT_PA = ["get", "peerauthentications.security.istio.io", "-n", "istio-system", "-o", "json"]
 
 
+def rollouts_read(ns: str = "my-app", resources: str = "deployments.apps") -> list[str]:
+    """The wait's batched read of the workloads whose rollouts it waits for."""
+    return ["get", resources, "-n", ns, "-o", "json"]
+
+
+def register_rollouts(fp, *workloads: dict, ns: str = "my-app", resources: str = "deployments.apps",
+                      occurrences: int = 1):
+    """Fake the wait's read answering `workloads` (as deployment() makes them: rolled out)."""
+    fp.register(["kubectl", *rollouts_read(ns, resources)], stdout=kube_list(*workloads), occurrences=occurrences)
+
+
 # Istio's mesh and injector ConfigMaps, as diagnose and verify read them.
 CONFIGMAPS_READ = ["get", "configmaps", "-n", "istio-system", "-o", "json"]
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.helpers import deployment_with_pods, namespace, register_cluster, register_kubectl
+from tests.helpers import (
+    deployment,
+    deployment_with_pods,
+    namespace,
+    register_cluster,
+    register_kubectl,
+    register_rollouts,
+)
 
 ENABLED = namespace("my-app", {"istio-injection": "enabled"}, resourceVersion="7")
 UNLABEL = ["label", "namespace", "my-app", "istio-injection-", "--overwrite", "--resource-version=7"]
@@ -48,7 +55,7 @@ def test_disable_removes_labels_restarts_meshed_and_checks(fp, mesh_cli):
     register_cluster(fp, [ENABLED, *deployment_with_pods("web", sidecar="container"), *deployment_with_pods("api")])
     register_kubectl(fp, UNLABEL)
     register_kubectl(fp, ["rollout", "restart", "deployment/web", "-n", "my-app"])
-    fp.register(["kubectl", "rollout", "status", "deployment/web", "-n", "my-app", fp.any()])
+    register_rollouts(fp, deployment("web", replicas=2))
     register_cluster(fp, [namespace("my-app"), *deployment_with_pods("web"), *deployment_with_pods("api")])
     result = mesh_cli("disable", "my-app", "-o", "json")
     assert result.exit_code == 0, result.stderr
@@ -70,7 +77,7 @@ def test_sidecars_left_after_disable_fail(fp, mesh_cli):
     register_cluster(fp, [ENABLED, *deployment_with_pods("web", sidecar="native")])
     register_kubectl(fp, UNLABEL)
     register_kubectl(fp, ["rollout", "restart", "deployment/web", "-n", "my-app"])
-    fp.register(["kubectl", "rollout", "status", fp.any()])
+    register_rollouts(fp, deployment("web", replicas=2))
     register_cluster(fp, [namespace("my-app"), *deployment_with_pods("web", sidecar="native")])
     result = mesh_cli("disable", "my-app")
     assert result.exit_code == 1

@@ -9,6 +9,8 @@ from tests.helpers import (
     ROOT_PA,
     api_calls,
     batch_read,
+    calls_made,
+    deployment,
     deployment_with_pods,
     kube_list,
     namespace,
@@ -16,6 +18,8 @@ from tests.helpers import (
     register_cluster,
     register_kubectl,
     register_namespace,
+    register_rollouts,
+    rollouts_read,
 )
 
 LABEL = ["label", "namespace", "my-app", "istio-injection=enabled", "--overwrite", "--resource-version=7"]
@@ -31,8 +35,8 @@ def _after():
             *deployment_with_pods("web", sidecar="container"), *deployment_with_pods("api", sidecar="container")]
 
 
-def _status(name, timeout="300s"):
-    return ["rollout", "status", f"deployment/{name}", "-n", "my-app", f"--timeout={timeout}"]
+def _rolled_out():
+    return [deployment("web", replicas=2), deployment("api", replicas=2)]
 
 
 def test_dry_run_plans_label_and_restarts_and_changes_nothing(fp, mesh_cli):
@@ -62,8 +66,7 @@ def test_enable_labels_restarts_waits_and_verifies(fp, mesh_cli):
     register_cluster(fp, _before())
     register_kubectl(fp, LABEL, stdout="namespace/my-app labeled\n")
     register_kubectl(fp, RESTART, stdout="deployment.apps/web restarted\ndeployment.apps/api restarted\n")
-    register_kubectl(fp, _status("web"), stdout='deployment "web" successfully rolled out\n')
-    register_kubectl(fp, _status("api"), stdout='deployment "api" successfully rolled out\n')
+    register_rollouts(fp, *_rolled_out())
     register_cluster(fp, _after())
     result = mesh_cli("enable", "my-app", "--no-istioctl", "-o", "json")
     assert result.exit_code == 0, result.stderr
@@ -72,10 +75,11 @@ def test_enable_labels_restarts_waits_and_verifies(fp, mesh_cli):
     assert doc["plan"][0]["restore"].startswith("kubectl replace -f ")
     assert {c["subject"] for c in doc["checks"] if c["id"] == "sidecar-injected"} == {"deployment/web", "deployment/api"}
     assert all(c["result"] == "pass" for c in doc["checks"])
-    assert 'waiting for deployment/web in my-app' in result.stderr
-    assert 'deployment "web" successfully rolled out' in result.stderr
-    # one restart call for both workloads
+    assert "waiting for 2 rollouts in my-app" in result.stderr
+    assert "deployment/web rolled out" in result.stderr
+    # one restart call for both workloads, one read for both rollouts
     assert fp.call_count(["kubectl", "rollout", "restart", fp.any()]) == 1
+    assert calls_made(fp).count(["kubectl", *rollouts_read()]) == 1
 
 
 def test_second_run_plans_nothing_and_says_so(fp, mesh_cli):
@@ -199,21 +203,54 @@ def test_forbidden_label_is_exit_4_with_one_line(fp, mesh_cli):
     assert fp.call_count(["kubectl", "rollout", fp.any()]) == 0
 
 
-def test_rollout_timeout_is_exit_4_and_reported(fp, mesh_cli):
+def test_rollout_timeout_is_exit_4_and_reported(fp, mesh_cli, monkeypatch):
+    from kubectl_mesh.apply import rollout
+
+    monkeypatch.setattr(rollout, "POLL_SECONDS", 0.05)
     register_cluster(fp, _before())
     register_kubectl(fp, LABEL)
     register_kubectl(fp, RESTART)
-    register_kubectl(fp, _status("web", "30s"), returncode=1, stderr="error: timed out waiting for the condition\n")
-    fp.register(["kubectl", "rollout", "status", "deployment/api", "-n", "my-app", fp.any()],
-                stdout='deployment "api" successfully rolled out\n')
+    stuck = deployment("web", replicas=2)
+    stuck["status"]["updatedReplicas"] = 1
+    register_rollouts(fp, stuck, deployment("api", replicas=2), occurrences=1000)
     register_cluster(fp, _after())
-    result = mesh_cli("enable", "my-app", "--timeout", "30s", "--no-istioctl", "-o", "json")
+    result = mesh_cli("enable", "my-app", "--timeout", "1s", "--no-istioctl", "-o", "json")
     assert result.exit_code == 4
     doc = result.json()
     assert doc["success"] is False
     assert doc["error"]["type"] == "Timeout"
     assert [s["status"] for s in doc["plan"]] == ["applied", "failed", "applied"]
     assert "run the same command again" in result.stderr
+    assert "deployment/web: 1 of 2 updated replicas, 2 available" in result.stderr
+
+
+def test_many_restarts_go_a_few_names_a_call_or_as_the_list_form(fp, mesh_cli):
+    names = [f"w{i}" for i in range(6)]
+    before = [namespace("my-app", resourceVersion="7")]
+    for name in names:
+        before += deployment_with_pods(name, pods=1)
+    register_cluster(fp, before)
+    register_kubectl(fp, LABEL)
+    fp.register(["kubectl", "rollout", "restart", "deployment", "-n", "my-app"])
+    register_rollouts(fp, *[deployment(n) for n in names])
+    register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled"}),
+                          *[o for n in names for o in deployment_with_pods(n, pods=1, sidecar="container")]])
+    result = mesh_cli("enable", "my-app", "--no-istioctl", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [s["status"] for s in result.json()["plan"]] == ["applied"] * 7
+
+
+def test_restarts_of_some_workloads_go_at_most_four_names_a_call():
+    from kubectl_mesh.apply.rollout import restart_calls
+    from kubectl_mesh.snapshot import WorkloadRef
+
+    refs = [WorkloadRef("Deployment", "ns", f"w{i}") for i in range(9)]
+    calls = restart_calls("ns", refs, {"Deployment": {r.name for r in refs} | {"other"}})
+    assert [len(done) for _, done in calls] == [4, 4, 1]
+    assert calls[0][0] == ["rollout", "restart", "deployment/w0", "deployment/w1", "deployment/w2",
+                           "deployment/w3", "-n", "ns"]
+    every = restart_calls("ns", refs, {"Deployment": {r.name for r in refs}})
+    assert [args for args, _ in every] == [["rollout", "restart", "deployment", "-n", "ns"]]
 
 
 def test_no_wait_skips_waiting_and_verification(fp, mesh_cli):
@@ -223,14 +260,14 @@ def test_no_wait_skips_waiting_and_verification(fp, mesh_cli):
     result = mesh_cli("enable", "my-app", "--no-wait")
     assert result.exit_code == 0
     assert "not verified (--no-wait)" in result.stdout
-    assert fp.call_count(["kubectl", "rollout", "status", fp.any()]) == 0
+    assert calls_made(fp).count(["kubectl", *rollouts_read()]) == 0
 
 
 def test_verification_failure_after_enable_is_exit_1(fp, mesh_cli):
     register_cluster(fp, _before())
     register_kubectl(fp, LABEL)
     register_kubectl(fp, RESTART)
-    fp.register(["kubectl", "rollout", "status", fp.any()], occurrences=2)
+    register_rollouts(fp, *_rolled_out())
     # Istio's webhook did not inject (e.g. istiod down): pods still lack the proxy
     register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled"}), *deployment_with_pods("web"),
                           *deployment_with_pods("api")])
@@ -269,7 +306,7 @@ def test_rerun_waits_for_a_rollout_already_under_way(fp, mesh_cli):
     objs = _after()
     objs[1]["status"]["updatedReplicas"] = 1  # web: one of two replicas updated
     register_cluster(fp, objs)
-    register_kubectl(fp, _status("web"), stdout='deployment "web" successfully rolled out\n')
+    register_rollouts(fp, *_rolled_out())
     register_cluster(fp, _after())
     result = mesh_cli("enable", "my-app", "--no-istioctl", "-o", "json")
     assert result.exit_code == 0, result.stderr

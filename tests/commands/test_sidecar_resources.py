@@ -10,12 +10,14 @@ from kubectl_mesh import merge
 from tests.commands.istio_objects import NS
 from tests.helpers import (
     api_calls,
+    deployment,
     deployment_with_pods,
     kube_list,
     namespace,
     namespace_read,
     register_kubectl,
     register_namespace,
+    rollouts_read,
 )
 
 READ = ["get", "pods,deployments.apps,replicasets.apps", "-n", NS, "-o", "json"]
@@ -26,7 +28,10 @@ def register_read(fp, objs, kinds="pods,deployments.apps,replicasets.apps", pref
     fp.register(["kubectl", *prefix, "get", kinds, "-n", NS, "-o", "json"],
                 stdout=kube_list(*[o for o in objs if o["kind"] != "Namespace"]))
     register_namespace(fp, objs, NS, prefix)
-STATUS = ["rollout", "status", "deployment/web", "-n", NS, "--timeout=300s"]
+
+
+STATUS = rollouts_read(NS)  # the rollout wait's read
+ROLLED_OUT = kube_list(deployment("web", NS, replicas=2))
 PODS = ["get", "pods", "-n", NS, "-l", "app=web", "-o", "json"]
 WANTED = {merge.PROXY_CPU: "200m", merge.PROXY_MEMORY: "256Mi", merge.PROXY_CPU_LIMIT: "1",
           merge.PROXY_MEMORY_LIMIT: "1Gi"}
@@ -64,7 +69,7 @@ def test_patches_waits_and_verifies(fp, mesh_cli):
     objs = _cluster({"prometheus.io/scrape": "true"})
     register_read(fp, [*objs])
     register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
-    register_kubectl(fp, STATUS, stdout='deployment "web" successfully rolled out\n')
+    register_kubectl(fp, STATUS, stdout=ROLLED_OUT)
     register_kubectl(fp, PODS, stdout=_rolled_pods())
     result = mesh_cli(*ARGS, "-o", "json")
     assert result.exit_code == 0, result.stderr
@@ -100,7 +105,7 @@ def test_only_changed_annotations_are_patched(fp, mesh_cli):
 
 def test_second_run_plans_nothing_but_still_checks_the_rollout(fp, mesh_cli):
     register_read(fp, [*_cluster(WANTED)])
-    register_kubectl(fp, STATUS, stdout='deployment "web" successfully rolled out\n')
+    register_kubectl(fp, STATUS, stdout=ROLLED_OUT)
     register_kubectl(fp, PODS, stdout=_rolled_pods())
     result = mesh_cli(*ARGS, "-o", "json")
     assert result.exit_code == 0
@@ -147,12 +152,17 @@ def test_forbidden_patch_exits_4_with_nothing_written(fp, mesh_cli):
     assert fp.call_count(["kubectl", "rollout", fp.any()]) == 0
 
 
-def test_rollout_timeout_exits_4(fp, mesh_cli):
+def test_rollout_timeout_exits_4(fp, mesh_cli, monkeypatch):
+    from kubectl_mesh.apply import rollout
+
+    monkeypatch.setattr(rollout, "POLL_SECONDS", 0.05)
     objs = _cluster()
     register_read(fp, [*objs])
     register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
-    register_kubectl(fp, STATUS, returncode=1, stderr="error: timed out waiting for the condition\n")
-    result = mesh_cli(*ARGS, "-o", "json")
+    stuck = deployment("web", NS, replicas=2)
+    stuck["metadata"]["generation"] = 2  # the controller has not seen the change yet
+    register_kubectl(fp, STATUS, stdout=kube_list(stuck), occurrences=1000)
+    result = mesh_cli(*ARGS, "--timeout", "1s", "-o", "json")
     assert result.exit_code == 4
     assert result.json()["error"]["type"] == "Timeout"
     assert result.json()["plan"][0]["status"] == "applied"
@@ -162,7 +172,7 @@ def test_proxies_without_the_values_fail_verification(fp, mesh_cli):
     objs = _cluster()
     register_read(fp, [*objs])
     register_kubectl(fp, _patch_args(WANTED), stdout=_patched(objs[1], WANTED))
-    register_kubectl(fp, STATUS, stdout="ok\n")
+    register_kubectl(fp, STATUS, stdout=ROLLED_OUT)
     register_kubectl(fp, PODS, stdout=_rolled_pods(requests=("100m", "128Mi")))
     result = mesh_cli(*ARGS, "-o", "json")
     assert result.exit_code == 1

@@ -99,3 +99,48 @@ def test_restarts_that_keep_failing_are_exit_4_naming_what_was_not_restarted(mon
         rollout.restart(runner, "my-app", [WEB], before={WEB: "earlier"})
     assert caught.value.exit_code == 4 and caught.value.pending == [WEB]
     assert "kept failing (5 attempts)" in caught.value.message and "not restarted: deployment/web" in caught.value.message
+
+
+class _Reads:
+    """A runner whose batched reads of the workloads answer from a script, one a call."""
+
+    def __init__(self, *answers, timeout: float = 30):
+        import time
+
+        self.answers = list(answers)
+        self.calls = []
+        self.deadline = time.monotonic() + timeout
+
+    def kubectl_json(self, *args, timeout=None, checks_only=False):
+        self.calls.append(args)
+        return {"items": self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]}
+
+
+def test_wait_polls_one_batched_read_until_every_rollout_finished():
+    from kubectl_mesh.snapshot import WorkloadRef
+
+    web, api = WorkloadRef("Deployment", "my-app", "web"), WorkloadRef("Deployment", "my-app", "api")
+    api_done = deployment("api", replicas=2)
+    runner = _Reads([_deploy(updatedReplicas=1), api_done], [_deploy(), api_done])
+    lines = []
+    results = rollout.wait(runner, "my-app", [web, api], lines.append, poll=0.01)
+    assert [(r.workload.name, r.ok) for r in results] == [("web", True), ("api", True)]
+    assert runner.calls == [("get", "deployments.apps", "-n", "my-app")] * 2
+    assert lines == ["waiting for 2 rollouts in my-app (up to 30s)", "  deployment/web: 1 of 2 updated replicas, "
+                     "2 available", "  deployment/api rolled out", "  deployment/web rolled out"]
+
+
+def test_wait_reports_a_passed_progress_deadline_a_missing_workload_and_a_timeout():
+    from kubectl_mesh import errors
+    from kubectl_mesh.snapshot import WorkloadRef
+
+    stuck = _deploy(updatedReplicas=1, conditions=[{"type": "Progressing", "status": "False",
+                                                    "reason": "ProgressDeadlineExceeded"}])
+    slow = deployment("slow", replicas=2)
+    slow["status"]["updatedReplicas"] = 0
+    refs = [WorkloadRef("Deployment", "my-app", n) for n in ("web", "gone", "slow")]
+    results = rollout.wait(_Reads([stuck, slow], timeout=0.05), "my-app", refs, lambda line: None, poll=0.01)
+    assert [r.ok for r in results] == [False, False, False]
+    assert results[0].message == 'deployment "web" exceeded its progress deadline'
+    assert results[1].message == "deployment/gone not found in my-app"
+    assert isinstance(results[2].error, errors.TimedOut)
