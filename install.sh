@@ -95,6 +95,17 @@ else
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here"
   echo "installed kubectl-mesh into $venv"
 fi
+# Launchers of our own in place of pip's: its wrapper imports re (more instructions than
+# starting Python itself) only to tidy sys.argv[0] on Windows.
+for entry in "kubectl-mesh:main" "kubectl_complete-mesh:complete_main"; do
+  cat > "$venv/bin/${entry%%:*}" <<LAUNCHER
+#!$venv/bin/python
+import sys
+from kubectl_mesh.entry import ${entry#*:}
+sys.exit(${entry#*:}())
+LAUNCHER
+  chmod 755 "$venv/bin/${entry%%:*}"
+done
 # Byte-code now, once: what runs the plugin (and, with --dev, the tests) is compiled.
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 targets=("$site")

@@ -1,4 +1,4 @@
-from kubectl_mesh.cli import main
+from kubectl_mesh.entry import main
 
 if __name__ == "__main__":
     main()

@@ -27,8 +27,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from plumbum.machines.local import LocalCommand
-
 from kubectl_mesh import errors
 
 DEFAULT_TIMEOUT = 60.0
@@ -203,7 +201,7 @@ class Runner:
         group is killed: kubectl and whatever it started (exec credential plugins).
         Its stdout is a pipe, or the file `stdout`."""
         try:
-            return LocalCommand(tool)[argv[1:]].popen(
+            return local_command(tool)[argv[1:]].popen(
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=stdout if stdout is not None else subprocess.PIPE,
                 encoding="utf-8",
@@ -234,6 +232,15 @@ def _kill(process) -> None:
                     stream.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=_DRAIN)
+
+
+def local_command(tool: str):
+    """plumbum's command for `tool`, plumbum imported on the first tool run: there is no
+    cheaper way in (any of its modules imports all of plumbum: paths, SSH machines,
+    urllib.request, colours), and --help, completion and diagnose -f run no tool."""
+    from plumbum.machines.local import LocalCommand
+
+    return LocalCommand(tool)
 
 
 def _missing_message(tool: str) -> str:

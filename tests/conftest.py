@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+# plumbum runs `uname -p` when first imported (the runner imports it on the first tool
+# run); import it before any test's `fp` fixture fakes processes.
+import plumbum.machines.local  # noqa: F401
 import pytest
 
-# plumbum runs `uname -p` when first imported; import it before any test's
-# `fp` fixture fakes processes, as the installed CLI would have it loaded.
-import kubectl_mesh.runner  # noqa: F401
 from tests.helpers import CliResult
 
 

@@ -156,6 +156,7 @@ def test_install_reinstall_discover_uninstall(checkout, tmp_path):
     assert set(links) == {"kubectl-mesh", "kubectl_complete-mesh"}
     for name, link in links.items():
         assert os.readlink(link) == str(checkout / ".venv" / "bin" / name)
+        assert "import re" not in Path(link).read_text()  # our launcher, not pip's wrapper
     assert f"linked {prefix}/bin/kubectl-mesh" in first.stdout
     assert f'export PATH="{prefix}/bin:$PATH"' in first.stdout  # not on PATH: says how
 

@@ -52,7 +52,7 @@ def test_enable_injects_every_pod_then_second_run_changes_nothing(e2e, kubectl, 
     result = mesh("enable", "my-app")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ label namespace/my-app: enable injection [applied]" in result.stdout
-    assert "waiting for deployment/web in my-app" in result.stderr
+    assert "waiting for 2 rollouts in my-app" in result.stderr and "deployment/web rolled out" in result.stderr
 
     after = _containers_by_pod(kubectl)
     assert len(after) == 4
