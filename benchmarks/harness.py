@@ -24,6 +24,8 @@ BIN = Path(sys.executable).parent  # the venv the script runs in: kubectl-mesh i
 # The plugin measured: the installed one, or another command line (to compare two versions,
 # e.g. BENCH_PLUGIN="env PYTHONPATH=/tmp/old .venv/bin/python -m kubectl_mesh").
 PLUGIN = os.environ.get("BENCH_PLUGIN", "").split() or [str(BIN / "kubectl-mesh")]
+# Where kubectl finds `kubectl-mesh` for the benchmarks that go through kubectl.
+PLUGIN_DIR = os.environ.get("BENCH_PLUGIN_DIR") or str(BIN)
 
 
 @dataclass
@@ -120,3 +122,38 @@ def report(title: str, a_label: str, b_label: str, sa: Series, sb: Series, *, go
         print(f"  A/B {key:5} {spread(values, '{:.2f}')}x   (goal {goal})")
     print(f"  peak MB  A {spread(sa.values('peak_mb'), '{:.0f}')}   B {spread(sb.values('peak_mb'), '{:.0f}')}")
     return medians
+
+
+# -- the test API server, for the online benchmarks ------------------------------------
+def deployments(namespace: str, count: int, replicas: int, *, labels: dict | None = None) -> list[dict]:
+    """A namespace (with `labels`) and `count` Deployments of `replicas` pods each."""
+    objs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels or {}}}]
+    for i in range(count):
+        name = f"app-{i:02d}"
+        objs.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+                     "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                              "template": {"metadata": {"labels": {"app": name, "version": "v1"}},
+                                           "spec": {"containers": [{"name": "app", "image": f"{name}:1"}]}}}})
+    return objs
+
+
+class Cluster:
+    """The project's test API server (tests/cluster), a kubeconfig and the environment
+    the plugin and kubectl run in."""
+
+    def __init__(self, tmp: str, **options):
+        sys.path.insert(0, str(ROOT))
+        from tests.cluster import TestCluster
+
+        self.cluster = TestCluster(**options).start()
+        self.kubeconfig = self.cluster.write_kubeconfig(Path(tmp) / "kubeconfig")
+        self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def close(self) -> None:
+        self.cluster.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, injection, shapes, validate
+from kubectl_mesh import errors, injection, istioctl_checks, shapes, validate
 from kubectl_mesh.apply.namespace import relabel_and_restart
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
@@ -48,7 +48,8 @@ def finish_with_verify(settings, runner, namespace: str, report: Report, *, use_
 @click.option("--force", is_flag=True, help="Override safety refusals (ambient namespace, Istio not installed).")
 @click.option("--istioctl/--no-istioctl", "use_istioctl", default=True,
               help="Run istioctl checks in the final verification.")
-@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 32),
+@click.option("--parallel", default=istioctl_checks.DEFAULT_PARALLEL, show_default=True,
+              type=click.IntRange(1, 32),
               help="istioctl calls run at once during verification.")
 def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, parallel):
     """Enable sidecar injection for NAMESPACE and restart what lacks the proxy.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import canary_health, english, errors, inventory, mesh, mtls, shapes
+from kubectl_mesh import canary_health, english, errors, inventory, istioctl_checks, mesh, mtls, shapes
 from kubectl_mesh.access import skipped
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
@@ -237,8 +237,6 @@ def verify_namespaces(settings, runner, namespaces: list[str] | None, *, use_ist
             checks += proxy_image_checks(snapshot, namespace, injector)
         visible = snapshot.namespace(namespace) is not None or not snapshot.readable("Namespace", namespace)
         if visible and use_istioctl:
-            from kubectl_mesh import istioctl_checks
-
             targets = istioctl_checks.pick_pods(snapshot, namespace)
             if targets:
                 progress(f"running istioctl for {english.count(len(targets), 'workload')} in {namespace} "
@@ -268,7 +266,8 @@ def verify_namespace(settings, runner, namespace: str, *, use_istioctl: bool, pa
 @click.argument("ns", metavar="[NAMESPACE]", required=False, shell_complete=complete_namespaces)
 @click.option("--istioctl/--no-istioctl", "use_istioctl", default=True,
               help="Also run istioctl x describe pod and proxy-config routes for one pod per workload.")
-@click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 32),
+@click.option("--parallel", default=istioctl_checks.DEFAULT_PARALLEL, show_default=True,
+              type=click.IntRange(1, 32),
               help="istioctl calls run at once.")
 def command(settings, ns, use_istioctl, parallel):
     """Check that every pod of NAMESPACE (or -n) is in the mesh, and that every canary
