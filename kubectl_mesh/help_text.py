@@ -15,53 +15,36 @@ COMMANDS = [('advise', 'Decide whether a namespace needs Istio or Gateway API al
  ('describe', 'istioctl x describe pod, parsed.'),
  ('routes', 'istioctl proxy-config routes, parsed.')]
 TEXTS = {78: {(): ('',
-           'error: Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
-           '\n'
-           "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
-           '\n'
-           '  Global options work before or after the command, e.g. `kubectl mesh verify\n'
-           '  -n my-app --context prod`.\n'
-           '\n'
-           '  Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused by a safety check\n'
-           '  (--force overrides), 4 environment (tools, cluster, RBAC, timeout), 130\n'
-           '  interrupted (run again to finish).\n'
-           '\n'
-           'Options:\n'
-           '  --version                      Show the version and exit.\n'
-           '  --context NAME                 kubeconfig context to use (passed on to\n'
-           '                                 kubectl and istioctl).\n'
-           '  --kubeconfig PATH              Path to the kubeconfig file (default:\n'
-           '                                 $KUBECONFIG or ~/.kube/config).\n'
-           "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
-           '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
-           '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
-           '  --dry-run                      Print the plan; change nothing.\n'
-           '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default\n'
-           '                                 5m).\n'
-           '  -v, --verbose                  Echo each kubectl and istioctl command to\n'
-           '                                 stderr.\n'
-           '  --no-color                     No colour in text output (also NO_COLOR).\n'
-           '  -h, --help                     Show this message and exit.\n'
-           '\n'
-           'Commands:\n'
-           '  advise             Decide whether a namespace needs Istio or Gateway API\n'
-           '                     alone.\n'
-           '  enable             Enable sidecar injection, restart what lacks the proxy,\n'
-           '                     verify.\n'
-           '  disable            Remove injection and restart meshed workloads.\n'
-           '  verify             Check that every pod of a namespace is in the mesh.\n'
-           "  mtls               Set or show the namespace's mTLS mode\n"
-           '                     (strict|permissive|status).\n'
-           '  canary             Shift traffic between a stable and a canary subset by\n'
-           '                     weight.\n'
-           "  circuit-breaker    Add, show or remove a service's circuit breaker.\n"
-           "  sidecar-resources  Set the sidecar proxy's CPU and memory.\n"
-           "  diagnose           Find the guide's troubleshooting problems, online or in\n"
-           '                     manifests.\n'
-           '  status             One screen: injection, pods meshed, mTLS, canaries,\n'
-           '                     breakers.\n'
-           '  describe           istioctl x describe pod, parsed.\n'
-           "  routes             istioctl proxy-config routes, parsed. (see 'kubectl mesh --help')\n",
+           'error: Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\\n\\n  Istio service mesh, the platform '
+           "guide's way: safe, idempotent, checked.\\n\\n  Global options work before or after the command, "
+           'e.g. `kubectl mesh verify\\n  -n my-app --context prod`.\\n\\n  Exit codes: 0 ok, 1 a check '
+           'failed, 2 bad input, 3 refused by a safety check\\n  (--force overrides), 4 environment (tools, '
+           'cluster, RBAC, timeout), 130\\n  interrupted (run again to finish).\\n\\nOptions:\\n  '
+           '--version                      Show the version and exit.\\n  --context NAME                 '
+           'kubeconfig context to use (passed on to\\n                                 kubectl and '
+           'istioctl).\\n  --kubeconfig PATH              Path to the kubeconfig file '
+           '(default:\\n                                 $KUBECONFIG or ~/.kube/config).\\n  -n, --namespace '
+           "NS             Namespace (default: the context's namespace).\\n  -A, --all-namespaces           "
+           'Act on all namespaces where it makes sense.\\n  -o, --output [text|json|yaml]  Output format: '
+           'text, json or yaml.\\n  --dry-run                      Print the plan; change nothing.\\n  '
+           '--timeout DURATION             Bound on every wait, e.g. 90s or 5m '
+           '(default\\n                                 5m).\\n  -v, --verbose                  Echo each '
+           'kubectl and istioctl command to\\n                                 stderr.\\n  '
+           '--no-color                     No colour in text output (also NO_COLOR).\\n  -h, '
+           '--help                     Show this message and exit.\\n\\nCommands:\\n  advise             '
+           'Decide whether a namespace needs Istio or Gateway API\\n                     alone.\\n  '
+           'enable             Enable sidecar injection, restart what lacks the '
+           'proxy,\\n                     verify.\\n  disable            Remove injection and restart meshed '
+           'workloads.\\n  verify             Check that every pod of a namespace is in the mesh.\\n  '
+           "mtls               Set or show the namespace's mTLS mode\\n                     "
+           '(strict|permissive|status).\\n  canary             Shift traffic between a stable and a canary '
+           "subset by\\n                     weight.\\n  circuit-breaker    Add, show or remove a service's "
+           "circuit breaker.\\n  sidecar-resources  Set the sidecar proxy's CPU and memory.\\n  "
+           "diagnose           Find the guide's troubleshooting problems, online or "
+           'in\\n                     manifests.\\n  status             One screen: injection, pods meshed, '
+           'mTLS, canaries,\\n                     breakers.\\n  describe           istioctl x describe pod, '
+           "parsed.\\n  routes             istioctl proxy-config routes, parsed. (see 'kubectl mesh "
+           "--help')\n",
            2),
       ('--help',): ('Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
                     '\n'
@@ -163,45 +146,33 @@ TEXTS = {78: {(): ('',
                 '',
                 0)},
  98: {(): ('',
-           'error: Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
-           '\n'
-           "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
-           '\n'
-           '  Global options work before or after the command, e.g. `kubectl mesh verify -n my-app '
-           '--context\n'
-           '  prod`.\n'
-           '\n'
-           '  Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused by a safety check (--force\n'
-           '  overrides), 4 environment (tools, cluster, RBAC, timeout), 130 interrupted (run again to\n'
-           '  finish).\n'
-           '\n'
-           'Options:\n'
-           '  --version                      Show the version and exit.\n'
-           '  --context NAME                 kubeconfig context to use (passed on to kubectl and istioctl).\n'
-           '  --kubeconfig PATH              Path to the kubeconfig file (default: $KUBECONFIG or\n'
-           '                                 ~/.kube/config).\n'
-           "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
-           '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
-           '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
-           '  --dry-run                      Print the plan; change nothing.\n'
-           '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\n'
-           '  -v, --verbose                  Echo each kubectl and istioctl command to stderr.\n'
-           '  --no-color                     No colour in text output (also NO_COLOR).\n'
-           '  -h, --help                     Show this message and exit.\n'
-           '\n'
-           'Commands:\n'
-           '  advise             Decide whether a namespace needs Istio or Gateway API alone.\n'
-           '  enable             Enable sidecar injection, restart what lacks the proxy, verify.\n'
-           '  disable            Remove injection and restart meshed workloads.\n'
-           '  verify             Check that every pod of a namespace is in the mesh.\n'
-           "  mtls               Set or show the namespace's mTLS mode (strict|permissive|status).\n"
-           '  canary             Shift traffic between a stable and a canary subset by weight.\n'
-           "  circuit-breaker    Add, show or remove a service's circuit breaker.\n"
-           "  sidecar-resources  Set the sidecar proxy's CPU and memory.\n"
-           "  diagnose           Find the guide's troubleshooting problems, online or in manifests.\n"
-           '  status             One screen: injection, pods meshed, mTLS, canaries, breakers.\n'
-           '  describe           istioctl x describe pod, parsed.\n'
-           "  routes             istioctl proxy-config routes, parsed. (see 'kubectl mesh --help')\n",
+           'error: Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\\n\\n  Istio service mesh, the platform '
+           "guide's way: safe, idempotent, checked.\\n\\n  Global options work before or after the command, "
+           'e.g. `kubectl mesh verify -n my-app --context\\n  prod`.\\n\\n  Exit codes: 0 ok, 1 a check '
+           'failed, 2 bad input, 3 refused by a safety check (--force\\n  overrides), 4 environment (tools, '
+           'cluster, RBAC, timeout), 130 interrupted (run again to\\n  finish).\\n\\nOptions:\\n  '
+           '--version                      Show the version and exit.\\n  --context NAME                 '
+           'kubeconfig context to use (passed on to kubectl and istioctl).\\n  --kubeconfig '
+           'PATH              Path to the kubeconfig file (default: $KUBECONFIG '
+           'or\\n                                 ~/.kube/config).\\n  -n, --namespace NS             '
+           "Namespace (default: the context's namespace).\\n  -A, --all-namespaces           Act on all "
+           'namespaces where it makes sense.\\n  -o, --output [text|json|yaml]  Output format: text, json or '
+           'yaml.\\n  --dry-run                      Print the plan; change nothing.\\n  --timeout '
+           'DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\\n  -v, '
+           '--verbose                  Echo each kubectl and istioctl command to stderr.\\n  '
+           '--no-color                     No colour in text output (also NO_COLOR).\\n  -h, '
+           '--help                     Show this message and exit.\\n\\nCommands:\\n  advise             '
+           'Decide whether a namespace needs Istio or Gateway API alone.\\n  enable             Enable '
+           'sidecar injection, restart what lacks the proxy, verify.\\n  disable            Remove injection '
+           'and restart meshed workloads.\\n  verify             Check that every pod of a namespace is in '
+           "the mesh.\\n  mtls               Set or show the namespace's mTLS mode "
+           '(strict|permissive|status).\\n  canary             Shift traffic between a stable and a canary '
+           "subset by weight.\\n  circuit-breaker    Add, show or remove a service's circuit breaker.\\n  "
+           "sidecar-resources  Set the sidecar proxy's CPU and memory.\\n  diagnose           Find the "
+           "guide's troubleshooting problems, online or in manifests.\\n  status             One screen: "
+           'injection, pods meshed, mTLS, canaries, breakers.\\n  describe           istioctl x describe '
+           "pod, parsed.\\n  routes             istioctl proxy-config routes, parsed. (see 'kubectl mesh "
+           "--help')\n",
            2),
       ('--help',): ('Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
                     '\n'
