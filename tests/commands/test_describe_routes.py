@@ -135,6 +135,8 @@ def test_verify_skips_istioctl_checks_istioctl_was_refused_naming_the_permission
     objs = [namespace("my-app", {"istio-injection": "enabled"}), *deployment_with_pods("web", sidecar="container")]
     register_cluster(fp, objs)
     fp.register(["istioctl", "x", "describe", "pod", fp.any()], returncode=1, stderr=ISTIOCTL_FORBIDDEN)
+    # routes runs beside describe (verify runs a workload's two calls side by side)
+    fp.register(["istioctl", "proxy-config", "routes", fp.any()], returncode=1, stderr=ISTIOCTL_FORBIDDEN)
     result = mesh_cli("verify", "my-app", "-o", "json")
     assert result.exit_code == 0, result.stderr
     check = next(c for c in result.json()["checks"] if c["id"] == "istioctl-failed")
