@@ -13,41 +13,83 @@ COMMANDS = [('advise', 'Decide whether a namespace needs Istio or Gateway API al
  ('diagnose', "Find the guide's troubleshooting problems, online or in manifests."),
  ('status', 'One screen: injection, pods meshed, mTLS, canaries, breakers.'),
  ('describe', 'istioctl x describe pod, parsed.'),
- ('routes', 'istioctl proxy-config routes, parsed.')]
-TEXTS = {78: {(): ('',
-           'error: Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\\n\\n  Istio service mesh, the platform '
-           "guide's way: safe, idempotent, checked.\\n\\n  Global options work before or after the command, "
-           'e.g. `kubectl mesh verify\\n  -n my-app --context prod`.\\n\\n  Exit codes: 0 ok, 1 a check '
-           'failed, 2 bad input, 3 refused by a safety check\\n  (--force overrides), 4 environment (tools, '
-           'cluster, RBAC, timeout), 5\\n  inconclusive (canary run: too little traffic to judge), 130 '
-           'interrupted (run\\n  again to finish).\\n\\nOptions:\\n  --version                      Show the '
-           'version and exit.\\n  --context NAME                 kubeconfig context to use (passed on '
-           'to\\n                                 kubectl and istioctl).\\n  --kubeconfig PATH              '
-           'Path to the kubeconfig file (default:\\n                                 $KUBECONFIG or '
-           "~/.kube/config).\\n  -n, --namespace NS             Namespace (default: the context's "
-           'namespace).\\n  -A, --all-namespaces           Act on all namespaces where it makes sense.\\n  '
-           '-o, --output [text|json|yaml]  Output format: text, json or yaml.\\n  '
-           '--dry-run                      Print the plan; change nothing.\\n  --timeout '
-           'DURATION             Bound on every wait, e.g. 90s or 5m '
-           '(default\\n                                 5m).\\n  -v, --verbose                  Echo each '
-           'kubectl and istioctl command to\\n                                 stderr.\\n  '
-           '--no-color                     No colour in text output (also NO_COLOR).\\n  -h, '
-           '--help                     Show this message and exit.\\n\\nCommands:\\n  advise             '
-           'Decide whether a namespace needs Istio or Gateway API\\n                     alone.\\n  '
-           'enable             Enable sidecar injection, restart what lacks the '
-           'proxy,\\n                     verify.\\n  disable            Remove injection and restart meshed '
-           'workloads.\\n  verify             Check that every pod of a namespace is in the mesh.\\n  '
-           "mtls               Set or show the namespace's mTLS mode\\n                     "
-           '(strict|permissive|status).\\n  canary             Shift traffic between a stable and a canary '
-           "subset by\\n                     weight.\\n  circuit-breaker    Add, show or remove a service's "
-           "circuit breaker.\\n  sidecar-resources  Set the sidecar proxy's CPU and memory.\\n  "
-           "diagnose           Find the guide's troubleshooting problems, online or "
-           'in\\n                     manifests.\\n  status             One screen: injection, pods meshed, '
-           'mTLS, canaries,\\n                     breakers.\\n  describe           istioctl x describe pod, '
-           "parsed.\\n  routes             istioctl proxy-config routes, parsed. (see 'kubectl mesh "
-           "--help')\n",
-           2),
-      ('--help',): ('Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
+ ('routes', 'istioctl proxy-config routes, parsed.'),
+ ('version', 'Plugin, kubectl, cluster and Istio versions, with skew.'),
+ ('completion', 'Print the bash, zsh or fish completion script.')]
+TEXTS = {78: {(): ('Usage: kubectl mesh [OPTIONS] [COMMAND] [ARGS]...\n'
+           '\n'
+           "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
+           '\n'
+           '  Global options work before or after the command, e.g. `kubectl mesh verify\n'
+           '  -n my-app --context prod`.\n'
+           '\n'
+           '  Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused by a safety check\n'
+           '  (--force overrides), 4 environment (tools, cluster, RBAC, timeout), 5\n'
+           '  inconclusive (canary run: too little traffic to judge), 130 interrupted (run\n'
+           '  again to finish).\n'
+           '\n'
+           'Examples:\n'
+           '  # decide whether my-app needs Istio at all\n'
+           '  kubectl mesh advise my-app --need mtls,canary\n'
+           '\n'
+           "  # put my-app's pods in the mesh, then verify\n"
+           '  kubectl mesh enable my-app\n'
+           '\n'
+           '  # strict mTLS, refused while a pod lacks a sidecar\n'
+           '  kubectl mesh mtls my-app strict\n'
+           '\n'
+           "  # 10% of my-app's traffic to v2\n"
+           '  kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app\n'
+           '\n'
+           '  # one screen per namespace\n'
+           '  kubectl mesh status -A\n'
+           '\n'
+           "  # the guide's problems, in manifests, no cluster\n"
+           '  kubectl mesh diagnose -f manifests/\n'
+           '\n'
+           'Options:\n'
+           '  --version   Show the version and exit.\n'
+           '  -h, --help  Show this message and exit.\n'
+           '\n'
+           'Commands:\n'
+           '  advise             Decide whether a namespace needs Istio or Gateway API\n'
+           '                     alone.\n'
+           '  enable             Enable sidecar injection, restart what lacks the proxy,\n'
+           '                     verify.\n'
+           '  disable            Remove injection and restart meshed workloads.\n'
+           '  verify             Check that every pod of a namespace is in the mesh.\n'
+           "  mtls               Set or show the namespace's mTLS mode\n"
+           '                     (strict|permissive|status).\n'
+           '  canary             Shift traffic between a stable and a canary subset by\n'
+           '                     weight.\n'
+           "  circuit-breaker    Add, show or remove a service's circuit breaker.\n"
+           "  sidecar-resources  Set the sidecar proxy's CPU and memory.\n"
+           "  diagnose           Find the guide's troubleshooting problems, online or in\n"
+           '                     manifests.\n'
+           '  status             One screen: injection, pods meshed, mTLS, canaries,\n'
+           '                     breakers.\n'
+           '  describe           istioctl x describe pod, parsed.\n'
+           '  routes             istioctl proxy-config routes, parsed.\n'
+           '  version            Plugin, kubectl, cluster and Istio versions, with skew.\n'
+           '  completion         Print the bash, zsh or fish completion script.\n'
+           '\n'
+           'Global options:\n'
+           '  --context NAME                 kubeconfig context to use (passed on to\n'
+           '                                 kubectl and istioctl).\n'
+           '  --kubeconfig PATH              Path to the kubeconfig file (default:\n'
+           '                                 $KUBECONFIG or ~/.kube/config).\n'
+           "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
+           '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
+           '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
+           '  --dry-run                      Print the plan; change nothing.\n'
+           '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default\n'
+           '                                 5m).\n'
+           '  -v, --verbose                  Echo each kubectl and istioctl command to\n'
+           '                                 stderr.\n'
+           '  --no-color                     No colour in text output (also NO_COLOR).\n',
+           '',
+           0),
+      ('--help',): ('Usage: kubectl mesh [OPTIONS] [COMMAND] [ARGS]...\n'
                     '\n'
                     "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
                     '\n'
@@ -59,22 +101,28 @@ TEXTS = {78: {(): ('',
                     '  inconclusive (canary run: too little traffic to judge), 130 interrupted (run\n'
                     '  again to finish).\n'
                     '\n'
+                    'Examples:\n'
+                    '  # decide whether my-app needs Istio at all\n'
+                    '  kubectl mesh advise my-app --need mtls,canary\n'
+                    '\n'
+                    "  # put my-app's pods in the mesh, then verify\n"
+                    '  kubectl mesh enable my-app\n'
+                    '\n'
+                    '  # strict mTLS, refused while a pod lacks a sidecar\n'
+                    '  kubectl mesh mtls my-app strict\n'
+                    '\n'
+                    "  # 10% of my-app's traffic to v2\n"
+                    '  kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app\n'
+                    '\n'
+                    '  # one screen per namespace\n'
+                    '  kubectl mesh status -A\n'
+                    '\n'
+                    "  # the guide's problems, in manifests, no cluster\n"
+                    '  kubectl mesh diagnose -f manifests/\n'
+                    '\n'
                     'Options:\n'
-                    '  --version                      Show the version and exit.\n'
-                    '  --context NAME                 kubeconfig context to use (passed on to\n'
-                    '                                 kubectl and istioctl).\n'
-                    '  --kubeconfig PATH              Path to the kubeconfig file (default:\n'
-                    '                                 $KUBECONFIG or ~/.kube/config).\n'
-                    "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
-                    '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
-                    '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
-                    '  --dry-run                      Print the plan; change nothing.\n'
-                    '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default\n'
-                    '                                 5m).\n'
-                    '  -v, --verbose                  Echo each kubectl and istioctl command to\n'
-                    '                                 stderr.\n'
-                    '  --no-color                     No colour in text output (also NO_COLOR).\n'
-                    '  -h, --help                     Show this message and exit.\n'
+                    '  --version   Show the version and exit.\n'
+                    '  -h, --help  Show this message and exit.\n'
                     '\n'
                     'Commands:\n'
                     '  advise             Decide whether a namespace needs Istio or Gateway API\n'
@@ -94,11 +142,28 @@ TEXTS = {78: {(): ('',
                     '  status             One screen: injection, pods meshed, mTLS, canaries,\n'
                     '                     breakers.\n'
                     '  describe           istioctl x describe pod, parsed.\n'
-                    '  routes             istioctl proxy-config routes, parsed.\n',
+                    '  routes             istioctl proxy-config routes, parsed.\n'
+                    '  version            Plugin, kubectl, cluster and Istio versions, with skew.\n'
+                    '  completion         Print the bash, zsh or fish completion script.\n'
+                    '\n'
+                    'Global options:\n'
+                    '  --context NAME                 kubeconfig context to use (passed on to\n'
+                    '                                 kubectl and istioctl).\n'
+                    '  --kubeconfig PATH              Path to the kubeconfig file (default:\n'
+                    '                                 $KUBECONFIG or ~/.kube/config).\n'
+                    "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
+                    '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
+                    '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
+                    '  --dry-run                      Print the plan; change nothing.\n'
+                    '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default\n'
+                    '                                 5m).\n'
+                    '  -v, --verbose                  Echo each kubectl and istioctl command to\n'
+                    '                                 stderr.\n'
+                    '  --no-color                     No colour in text output (also NO_COLOR).\n',
                     '',
                     0),
       ('--version',): ('kubectl mesh, version 0.1.0\n', '', 0),
-      ('-h',): ('Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
+      ('-h',): ('Usage: kubectl mesh [OPTIONS] [COMMAND] [ARGS]...\n'
                 '\n'
                 "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
                 '\n'
@@ -110,22 +175,28 @@ TEXTS = {78: {(): ('',
                 '  inconclusive (canary run: too little traffic to judge), 130 interrupted (run\n'
                 '  again to finish).\n'
                 '\n'
+                'Examples:\n'
+                '  # decide whether my-app needs Istio at all\n'
+                '  kubectl mesh advise my-app --need mtls,canary\n'
+                '\n'
+                "  # put my-app's pods in the mesh, then verify\n"
+                '  kubectl mesh enable my-app\n'
+                '\n'
+                '  # strict mTLS, refused while a pod lacks a sidecar\n'
+                '  kubectl mesh mtls my-app strict\n'
+                '\n'
+                "  # 10% of my-app's traffic to v2\n"
+                '  kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app\n'
+                '\n'
+                '  # one screen per namespace\n'
+                '  kubectl mesh status -A\n'
+                '\n'
+                "  # the guide's problems, in manifests, no cluster\n"
+                '  kubectl mesh diagnose -f manifests/\n'
+                '\n'
                 'Options:\n'
-                '  --version                      Show the version and exit.\n'
-                '  --context NAME                 kubeconfig context to use (passed on to\n'
-                '                                 kubectl and istioctl).\n'
-                '  --kubeconfig PATH              Path to the kubeconfig file (default:\n'
-                '                                 $KUBECONFIG or ~/.kube/config).\n'
-                "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
-                '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
-                '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
-                '  --dry-run                      Print the plan; change nothing.\n'
-                '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default\n'
-                '                                 5m).\n'
-                '  -v, --verbose                  Echo each kubectl and istioctl command to\n'
-                '                                 stderr.\n'
-                '  --no-color                     No colour in text output (also NO_COLOR).\n'
-                '  -h, --help                     Show this message and exit.\n'
+                '  --version   Show the version and exit.\n'
+                '  -h, --help  Show this message and exit.\n'
                 '\n'
                 'Commands:\n'
                 '  advise             Decide whether a namespace needs Istio or Gateway API\n'
@@ -145,39 +216,91 @@ TEXTS = {78: {(): ('',
                 '  status             One screen: injection, pods meshed, mTLS, canaries,\n'
                 '                     breakers.\n'
                 '  describe           istioctl x describe pod, parsed.\n'
-                '  routes             istioctl proxy-config routes, parsed.\n',
+                '  routes             istioctl proxy-config routes, parsed.\n'
+                '  version            Plugin, kubectl, cluster and Istio versions, with skew.\n'
+                '  completion         Print the bash, zsh or fish completion script.\n'
+                '\n'
+                'Global options:\n'
+                '  --context NAME                 kubeconfig context to use (passed on to\n'
+                '                                 kubectl and istioctl).\n'
+                '  --kubeconfig PATH              Path to the kubeconfig file (default:\n'
+                '                                 $KUBECONFIG or ~/.kube/config).\n'
+                "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
+                '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
+                '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
+                '  --dry-run                      Print the plan; change nothing.\n'
+                '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default\n'
+                '                                 5m).\n'
+                '  -v, --verbose                  Echo each kubectl and istioctl command to\n'
+                '                                 stderr.\n'
+                '  --no-color                     No colour in text output (also NO_COLOR).\n',
                 '',
                 0)},
- 98: {(): ('',
-           'error: Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\\n\\n  Istio service mesh, the platform '
-           "guide's way: safe, idempotent, checked.\\n\\n  Global options work before or after the command, "
-           'e.g. `kubectl mesh verify -n my-app --context\\n  prod`.\\n\\n  Exit codes: 0 ok, 1 a check '
-           'failed, 2 bad input, 3 refused by a safety check (--force\\n  overrides), 4 environment (tools, '
-           'cluster, RBAC, timeout), 5 inconclusive (canary run: too\\n  little traffic to judge), 130 '
-           'interrupted (run again to finish).\\n\\nOptions:\\n  --version                      Show the '
-           'version and exit.\\n  --context NAME                 kubeconfig context to use (passed on to '
-           'kubectl and istioctl).\\n  --kubeconfig PATH              Path to the kubeconfig file (default: '
-           '$KUBECONFIG or\\n                                 ~/.kube/config).\\n  -n, --namespace '
-           "NS             Namespace (default: the context's namespace).\\n  -A, --all-namespaces           "
-           'Act on all namespaces where it makes sense.\\n  -o, --output [text|json|yaml]  Output format: '
-           'text, json or yaml.\\n  --dry-run                      Print the plan; change nothing.\\n  '
-           '--timeout DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\\n  -v, '
-           '--verbose                  Echo each kubectl and istioctl command to stderr.\\n  '
-           '--no-color                     No colour in text output (also NO_COLOR).\\n  -h, '
-           '--help                     Show this message and exit.\\n\\nCommands:\\n  advise             '
-           'Decide whether a namespace needs Istio or Gateway API alone.\\n  enable             Enable '
-           'sidecar injection, restart what lacks the proxy, verify.\\n  disable            Remove injection '
-           'and restart meshed workloads.\\n  verify             Check that every pod of a namespace is in '
-           "the mesh.\\n  mtls               Set or show the namespace's mTLS mode "
-           '(strict|permissive|status).\\n  canary             Shift traffic between a stable and a canary '
-           "subset by weight.\\n  circuit-breaker    Add, show or remove a service's circuit breaker.\\n  "
-           "sidecar-resources  Set the sidecar proxy's CPU and memory.\\n  diagnose           Find the "
-           "guide's troubleshooting problems, online or in manifests.\\n  status             One screen: "
-           'injection, pods meshed, mTLS, canaries, breakers.\\n  describe           istioctl x describe '
-           "pod, parsed.\\n  routes             istioctl proxy-config routes, parsed. (see 'kubectl mesh "
-           "--help')\n",
-           2),
-      ('--help',): ('Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
+ 98: {(): ('Usage: kubectl mesh [OPTIONS] [COMMAND] [ARGS]...\n'
+           '\n'
+           "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
+           '\n'
+           '  Global options work before or after the command, e.g. `kubectl mesh verify -n my-app '
+           '--context\n'
+           '  prod`.\n'
+           '\n'
+           '  Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 refused by a safety check (--force\n'
+           '  overrides), 4 environment (tools, cluster, RBAC, timeout), 5 inconclusive (canary run: too\n'
+           '  little traffic to judge), 130 interrupted (run again to finish).\n'
+           '\n'
+           'Examples:\n'
+           '  # decide whether my-app needs Istio at all\n'
+           '  kubectl mesh advise my-app --need mtls,canary\n'
+           '\n'
+           "  # put my-app's pods in the mesh, then verify\n"
+           '  kubectl mesh enable my-app\n'
+           '\n'
+           '  # strict mTLS, refused while a pod lacks a sidecar\n'
+           '  kubectl mesh mtls my-app strict\n'
+           '\n'
+           "  # 10% of my-app's traffic to v2\n"
+           '  kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app\n'
+           '\n'
+           '  # one screen per namespace\n'
+           '  kubectl mesh status -A\n'
+           '\n'
+           "  # the guide's problems, in manifests, no cluster\n"
+           '  kubectl mesh diagnose -f manifests/\n'
+           '\n'
+           'Options:\n'
+           '  --version   Show the version and exit.\n'
+           '  -h, --help  Show this message and exit.\n'
+           '\n'
+           'Commands:\n'
+           '  advise             Decide whether a namespace needs Istio or Gateway API alone.\n'
+           '  enable             Enable sidecar injection, restart what lacks the proxy, verify.\n'
+           '  disable            Remove injection and restart meshed workloads.\n'
+           '  verify             Check that every pod of a namespace is in the mesh.\n'
+           "  mtls               Set or show the namespace's mTLS mode (strict|permissive|status).\n"
+           '  canary             Shift traffic between a stable and a canary subset by weight.\n'
+           "  circuit-breaker    Add, show or remove a service's circuit breaker.\n"
+           "  sidecar-resources  Set the sidecar proxy's CPU and memory.\n"
+           "  diagnose           Find the guide's troubleshooting problems, online or in manifests.\n"
+           '  status             One screen: injection, pods meshed, mTLS, canaries, breakers.\n'
+           '  describe           istioctl x describe pod, parsed.\n'
+           '  routes             istioctl proxy-config routes, parsed.\n'
+           '  version            Plugin, kubectl, cluster and Istio versions, with skew.\n'
+           '  completion         Print the bash, zsh or fish completion script.\n'
+           '\n'
+           'Global options:\n'
+           '  --context NAME                 kubeconfig context to use (passed on to kubectl and istioctl).\n'
+           '  --kubeconfig PATH              Path to the kubeconfig file (default: $KUBECONFIG or\n'
+           '                                 ~/.kube/config).\n'
+           "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
+           '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
+           '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
+           '  --dry-run                      Print the plan; change nothing.\n'
+           '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\n'
+           '  -v, --verbose                  Echo each kubectl and istioctl command to stderr.\n'
+           '  --no-color                     No colour in text output (also NO_COLOR).\n',
+           '',
+           0),
+      ('--help',): ('Usage: kubectl mesh [OPTIONS] [COMMAND] [ARGS]...\n'
                     '\n'
                     "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
                     '\n'
@@ -191,20 +314,28 @@ TEXTS = {78: {(): ('',
                     'run: too\n'
                     '  little traffic to judge), 130 interrupted (run again to finish).\n'
                     '\n'
+                    'Examples:\n'
+                    '  # decide whether my-app needs Istio at all\n'
+                    '  kubectl mesh advise my-app --need mtls,canary\n'
+                    '\n'
+                    "  # put my-app's pods in the mesh, then verify\n"
+                    '  kubectl mesh enable my-app\n'
+                    '\n'
+                    '  # strict mTLS, refused while a pod lacks a sidecar\n'
+                    '  kubectl mesh mtls my-app strict\n'
+                    '\n'
+                    "  # 10% of my-app's traffic to v2\n"
+                    '  kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app\n'
+                    '\n'
+                    '  # one screen per namespace\n'
+                    '  kubectl mesh status -A\n'
+                    '\n'
+                    "  # the guide's problems, in manifests, no cluster\n"
+                    '  kubectl mesh diagnose -f manifests/\n'
+                    '\n'
                     'Options:\n'
-                    '  --version                      Show the version and exit.\n'
-                    '  --context NAME                 kubeconfig context to use (passed on to kubectl and '
-                    'istioctl).\n'
-                    '  --kubeconfig PATH              Path to the kubeconfig file (default: $KUBECONFIG or\n'
-                    '                                 ~/.kube/config).\n'
-                    "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
-                    '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
-                    '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
-                    '  --dry-run                      Print the plan; change nothing.\n'
-                    '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\n'
-                    '  -v, --verbose                  Echo each kubectl and istioctl command to stderr.\n'
-                    '  --no-color                     No colour in text output (also NO_COLOR).\n'
-                    '  -h, --help                     Show this message and exit.\n'
+                    '  --version   Show the version and exit.\n'
+                    '  -h, --help  Show this message and exit.\n'
                     '\n'
                     'Commands:\n'
                     '  advise             Decide whether a namespace needs Istio or Gateway API alone.\n'
@@ -219,11 +350,26 @@ TEXTS = {78: {(): ('',
                     'manifests.\n'
                     '  status             One screen: injection, pods meshed, mTLS, canaries, breakers.\n'
                     '  describe           istioctl x describe pod, parsed.\n'
-                    '  routes             istioctl proxy-config routes, parsed.\n',
+                    '  routes             istioctl proxy-config routes, parsed.\n'
+                    '  version            Plugin, kubectl, cluster and Istio versions, with skew.\n'
+                    '  completion         Print the bash, zsh or fish completion script.\n'
+                    '\n'
+                    'Global options:\n'
+                    '  --context NAME                 kubeconfig context to use (passed on to kubectl and '
+                    'istioctl).\n'
+                    '  --kubeconfig PATH              Path to the kubeconfig file (default: $KUBECONFIG or\n'
+                    '                                 ~/.kube/config).\n'
+                    "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
+                    '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
+                    '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
+                    '  --dry-run                      Print the plan; change nothing.\n'
+                    '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\n'
+                    '  -v, --verbose                  Echo each kubectl and istioctl command to stderr.\n'
+                    '  --no-color                     No colour in text output (also NO_COLOR).\n',
                     '',
                     0),
       ('--version',): ('kubectl mesh, version 0.1.0\n', '', 0),
-      ('-h',): ('Usage: kubectl mesh [OPTIONS] COMMAND [ARGS]...\n'
+      ('-h',): ('Usage: kubectl mesh [OPTIONS] [COMMAND] [ARGS]...\n'
                 '\n'
                 "  Istio service mesh, the platform guide's way: safe, idempotent, checked.\n"
                 '\n'
@@ -236,20 +382,28 @@ TEXTS = {78: {(): ('',
                 'too\n'
                 '  little traffic to judge), 130 interrupted (run again to finish).\n'
                 '\n'
+                'Examples:\n'
+                '  # decide whether my-app needs Istio at all\n'
+                '  kubectl mesh advise my-app --need mtls,canary\n'
+                '\n'
+                "  # put my-app's pods in the mesh, then verify\n"
+                '  kubectl mesh enable my-app\n'
+                '\n'
+                '  # strict mTLS, refused while a pod lacks a sidecar\n'
+                '  kubectl mesh mtls my-app strict\n'
+                '\n'
+                "  # 10% of my-app's traffic to v2\n"
+                '  kubectl mesh canary my-app --stable v1 --canary v2 --weight 10 -n my-app\n'
+                '\n'
+                '  # one screen per namespace\n'
+                '  kubectl mesh status -A\n'
+                '\n'
+                "  # the guide's problems, in manifests, no cluster\n"
+                '  kubectl mesh diagnose -f manifests/\n'
+                '\n'
                 'Options:\n'
-                '  --version                      Show the version and exit.\n'
-                '  --context NAME                 kubeconfig context to use (passed on to kubectl and '
-                'istioctl).\n'
-                '  --kubeconfig PATH              Path to the kubeconfig file (default: $KUBECONFIG or\n'
-                '                                 ~/.kube/config).\n'
-                "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
-                '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
-                '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
-                '  --dry-run                      Print the plan; change nothing.\n'
-                '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\n'
-                '  -v, --verbose                  Echo each kubectl and istioctl command to stderr.\n'
-                '  --no-color                     No colour in text output (also NO_COLOR).\n'
-                '  -h, --help                     Show this message and exit.\n'
+                '  --version   Show the version and exit.\n'
+                '  -h, --help  Show this message and exit.\n'
                 '\n'
                 'Commands:\n'
                 '  advise             Decide whether a namespace needs Istio or Gateway API alone.\n'
@@ -263,6 +417,21 @@ TEXTS = {78: {(): ('',
                 "  diagnose           Find the guide's troubleshooting problems, online or in manifests.\n"
                 '  status             One screen: injection, pods meshed, mTLS, canaries, breakers.\n'
                 '  describe           istioctl x describe pod, parsed.\n'
-                '  routes             istioctl proxy-config routes, parsed.\n',
+                '  routes             istioctl proxy-config routes, parsed.\n'
+                '  version            Plugin, kubectl, cluster and Istio versions, with skew.\n'
+                '  completion         Print the bash, zsh or fish completion script.\n'
+                '\n'
+                'Global options:\n'
+                '  --context NAME                 kubeconfig context to use (passed on to kubectl and '
+                'istioctl).\n'
+                '  --kubeconfig PATH              Path to the kubeconfig file (default: $KUBECONFIG or\n'
+                '                                 ~/.kube/config).\n'
+                "  -n, --namespace NS             Namespace (default: the context's namespace).\n"
+                '  -A, --all-namespaces           Act on all namespaces where it makes sense.\n'
+                '  -o, --output [text|json|yaml]  Output format: text, json or yaml.\n'
+                '  --dry-run                      Print the plan; change nothing.\n'
+                '  --timeout DURATION             Bound on every wait, e.g. 90s or 5m (default 5m).\n'
+                '  -v, --verbose                  Echo each kubectl and istioctl command to stderr.\n'
+                '  --no-color                     No colour in text output (also NO_COLOR).\n',
                 '',
                 0)}}
