@@ -22,7 +22,7 @@ from dataclasses import replace
 
 import click
 
-from kubectl_mesh import errors
+from kubectl_mesh import errors, traffic
 from kubectl_mesh.analysis import options, prometheus, promql, schedule
 from kubectl_mesh.analysis.decision import Thresholds, decide, millis_text, percent_text
 from kubectl_mesh.analysis.text import (
@@ -38,8 +38,9 @@ from kubectl_mesh.cluster_names import complete_services
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.commands import _canary_writes as writes
 from kubectl_mesh.commands import _service
+from kubectl_mesh.commands._canary_finish import apply_finish
 from kubectl_mesh.metrics import Client, discover
-from kubectl_mesh.report import FAIL, PASS, WARN, Check, Report
+from kubectl_mesh.report import FAIL, FAILED, PASS, WARN, Check, Report
 
 PROGRESS_EVERY = 15.0  # seconds between progress lines while waiting
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -158,6 +159,17 @@ class CanaryRun:
         self.client: Client | None = None
         self.queries: dict = {}
         self.outcome = "error"
+        self.finished = False  # the canary became the stable (--finish, or an earlier finish)
+
+    def _finished_already(self) -> bool:
+        """A finished canary (`canary finish`, or an earlier `run --finish`) whose stable subset
+        selects this run's canary version: running the run again must not start it over."""
+        vs, rule = self.target.virtual_service, self.target.rule
+        done = traffic.finished_roles(vs) if traffic.canary_roles(vs, self.target.fqdn) is None else None
+        if done is None or rule is None:
+            return False
+        stable = traffic.subset_labels(traffic.subset_named(rule, done["stable"]))
+        return stable.get(self.label) == self.plan.canary
 
     # -- the report ---------------------------------------------------------------------------
     def _done(self, outcome: str, summary: str = "") -> Report:
@@ -166,7 +178,7 @@ class CanaryRun:
                "canary": self.plan.canary, "steps": list(self.plan.steps), "intervalSeconds": self.plan.interval,
                "failureLimit": self.plan.failure_limit, "thresholds": self.thresholds.as_dict(),
                "outcome": outcome, "weight": writes.live_weights(self.target).get("canary"),
-               "measurements": [m.as_dict() for m in self.measurements]}
+               "measurements": [m.as_dict() for m in self.measurements], "finished": self.finished}
         if self.client is not None:
             doc["prometheus"] = self.client.target.as_dict()
         if self.queries:
@@ -191,6 +203,10 @@ class CanaryRun:
     # -- before any change -----------------------------------------------------------------------
     def execute(self, target_ref) -> Report:
         target, plan = self.target, self.plan
+        if self._finished_already():
+            apply_finish(self.report, self.runner, target, self.force)  # only a leftover canary subset is left
+            self.finished = not self.report.failed
+            return self._done("promoted", f"already finished: {plan.canary} is the stable")
         chosen = writes.roles_for(target, self.label, plan.stable, plan.canary)
         sides = writes.workloads(target, chosen)
         missing = [role for role in ("canary", "stable") if not sides[role]]
@@ -340,15 +356,12 @@ class CanaryRun:
         weight = self.state.weight
         summary = f"promoted: canary {self.plan.canary} at {weight}%"
         if self.finish:
-            finisher = _finish_command()
-            if finisher is None:
-                self.report.notes.append(
-                    "--finish: this kubectl mesh has no `canary finish` yet, so the run stops at 100%; "
-                    f"{self.plan.canary} gets all traffic through the canary subset")
-                summary += " (--finish: not available, stopped at 100%)"
+            self.target = writes.reload(self.settings, self.runner, self.target)
+            apply_finish(self.report, self.runner, self.target, self.force)
+            if self.report.refused or any(step.status == FAILED for step in self.report.plan):
+                summary += "; not finished: see the checks (run `canary finish` once they pass)"
             else:
-                self.target = writes.reload(self.settings, self.runner, self.target)
-                finisher(self.report, self.runner, self.target, self.force)
+                self.finished = True
                 summary += f"; finished: {self.plan.canary} is the new stable"
         return self._done("promoted", summary)
 
@@ -411,11 +424,3 @@ class CanaryRun:
                 self.state = state
         except (errors.MeshError, KeyboardInterrupt):
             progress("could not record where the run stopped; its lease will expire")
-
-
-def _finish_command():
-    """`canary finish`'s plan-and-write function, `apply_finish(report, runner, target, force)`,
-    when this kubectl mesh has it (issue 10 adds the command)."""
-    from kubectl_mesh.commands import canary
-
-    return getattr(canary, "apply_finish", None)

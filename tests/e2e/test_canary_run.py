@@ -162,6 +162,27 @@ def test_a_healthy_canary_reaches_100(canary, mesh):
     assert again.returncode == 0 and "already promoted to 100%" in again.stderr, _result(again)
 
 
+def test_finish_makes_the_canary_the_stable_and_running_it_again_changes_nothing(canary, mesh):
+    result = mesh(*canary.args("--steps", "50,100", "--finish", "-o", "json"))
+    assert result.returncode == 0, _result(result)
+    doc = json.loads(result.stdout)
+    assert doc["run"]["outcome"] == "promoted" and doc["run"]["finished"] is True
+    assert [(m["weight"], m["decision"]) for m in doc["run"]["measurements"]] == [(50, "pass"), (100, "pass")]
+    # The finish's three writes follow the run's, in canary finish's order.
+    assert [step["action"] for step in doc["plan"]][-3:] == ["subsets", "route", "subsets"]
+    rule = canary.e2e.cluster.get("destinationrules", canary.ns, "web")
+    assert [(s["name"], s["labels"]) for s in rule["spec"]["subsets"]] == [("stable", {"version": "v2"})]
+    assert canary.weights() == {"stable": 100}
+    recorded = json.loads(canary.vs()["metadata"]["annotations"][ANNOTATION])
+    assert recorded == {"stable": "stable", "finished": "canary"}
+    assert doc["canary"]["stable"]["labels"] == {"version": "v2"} and doc["canary"]["canary"] is None
+    writes = len(canary.e2e.cluster.requests.writes())
+    again = mesh(*canary.args("--steps", "50,100", "--finish"))
+    assert again.returncode == 0 and "already finished: v2 is the stable" in again.stdout, _result(again)
+    assert len(canary.e2e.cluster.requests.writes()) == writes  # nothing written, nothing measured
+    assert canary.weights() == {"stable": 100}
+
+
 @pytest.mark.traffic(error_rates={"v2": 0.2})
 def test_5xx_canary_is_rolled_back_at_its_first_step(canary, mesh):
     result = mesh(*canary.args())
