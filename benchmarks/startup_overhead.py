@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 NS = "bench"
-COMMANDS = [["status", NS], ["verify", NS, "--no-istioctl"], ["diagnose", NS], ["mtls", "status", NS]]
+COMMANDS = [["status", NS], ["verify", NS, "--no-istioctl"], ["diagnose", NS], ["mtls", NS, "status"]]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -86,11 +86,13 @@ def checks_from_routes(target: Target, rows: list[dict]) -> list[Check]:
                   f"{target.workload}: {len(rows)} routes in the proxy, {len(routed)} from VirtualServices")]
 
 
-# istioctl calls run at once by default. Measured with an istioctl taking 0.3 s a call
-# (benchmarks/verify_parallel.py): 4 gives 13x the guide's loop, 8 over 20x; real
-# istioctl also spends CPU (a Go start, a config dump to parse), so more than 8 at a
-# time buys little on a 2-core machine.
-DEFAULT_PARALLEL = 8
+# istioctl calls run at once by default. Measured on a quiet 2-core machine with an
+# istioctl taking 0.3 s a call (benchmarks/verify_parallel.py, 50 workloads x 4 pods):
+# 4 at a time is 13x the guide's loop, 8 is 19x, 12 is 20x, 16 is 22-24x. The calls mostly wait
+# (on the API server, on a proxy's admin port), so more calls than cores pay; beyond 16
+# the istioctl processes' own start-up CPU is the bound on 2 cores, and the API server
+# sees a burst of several requests per call.
+DEFAULT_PARALLEL = 16
 
 
 def _call(runner, namespace: str, target: Target, what: str):
