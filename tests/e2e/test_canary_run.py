@@ -152,7 +152,10 @@ def test_a_healthy_canary_reaches_100(canary, mesh):
     first = doc["measurements"][0]
     assert first["canary"]["successRate"] == 100 and first["canary"]["p99Ms"] < 25 and first["canary"]["requests"] >= 20
     assert first["stable"]["successRate"] == 100 and first["stable"]["requests"] > first["canary"]["requests"]
-    assert doc["measurements"][-1]["stable"]["requests"] in (None, 0) or doc["measurements"][-1]["stable"]["requests"] < 20
+    # At 100% the stable gets nothing new; its interval may still reach back over the last
+    # scrape of the step before, so it is small beside the canary's, not always zero.
+    last = doc["measurements"][-1]
+    assert (last["stable"]["requests"] or 0) < 0.2 * last["canary"]["requests"], last
     assert canary.weights() == {"stable": 0, "canary": 100}
     assert canary.run_state()["phase"] == "succeeded" and "holder" not in canary.run_state()
     assert "step 1/3: canary 10%" in result.stderr and "-> pass" in result.stderr
