@@ -53,6 +53,20 @@ class Refused(MeshError):
     kind = "Refused"
 
 
+class IstioMissing(Refused):
+    """Istio is not installed (its CRDs are missing): a command that needs it refuses,
+    as `enable` does, rather than writing objects nothing will read."""
+
+    kind = "IstioNotInstalled"
+
+    def __init__(self, what: str = "", *, command: str | None = None):
+        super().__init__(
+            "Istio is not installed on this cluster (its CRDs are missing)"
+            + (f": {what}" if what else "")
+            + "; Istio is an optional platform service: ask the platform team to deploy it",
+            command=command)
+
+
 class EnvironmentProblem(MeshError):
     """Base for problems with tools or the cluster rather than the input."""
 

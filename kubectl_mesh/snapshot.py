@@ -190,6 +190,12 @@ class Snapshot:
             raise errors.NotFound(f'namespace "{name}" not found')
         return found
 
+    def ensure_namespace(self, name: str) -> None:
+        """NotFound (exit 1) when the namespace does not exist; nothing when it does or
+        when the user may not read it (the checks that need it say so)."""
+        if self.namespace(name) is None and self.denial("Namespace", name) is None:
+            raise errors.NotFound(f'namespace "{name}" not found')
+
     def denial(self, kind: str, namespace: str | None = None) -> Denied | None:
         """Why objects of `kind` in `namespace` are missing from the read, if the user may
         not read them (a cluster-wide denial covers every namespace)."""

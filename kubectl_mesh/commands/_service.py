@@ -38,10 +38,7 @@ def load(settings, runner, service: str) -> ServiceTarget:
     namespace = settings.resolve_namespace(None, runner)
     snapshot = read_cluster(runner, namespace=namespace, kinds=KINDS, root_policies=False)
     if snapshot.istio_crds is False:
-        raise errors.EnvironmentProblem(
-            "Istio's CRDs (networking.istio.io) are not installed on this cluster; "
-            "Istio is an optional platform service: ask the platform team to deploy it"
-        )
+        raise errors.IstioMissing("there are no VirtualServices or DestinationRules to route with")
     found = snapshot.get("Service", namespace, service)
     if found is None:
         raise errors.NotFound(f'service "{service}" not found in namespace "{namespace}"')

@@ -112,6 +112,13 @@ def read_facts(runner, namespace: str | None) -> dict:
     if namespace:
         pods = runner.kubectl_json("get", "pods", "-n", namespace, timeout=15).get("items", [])
         pod_count = sum(1 for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"))
+        if not pods:  # no pods: does the namespace exist at all?
+            try:
+                runner.kubectl("get", "namespaces", namespace, "-o", "name", timeout=15)
+            except errors.NotFound:
+                raise errors.NotFound(f'namespace "{namespace}" not found') from None
+            except errors.Forbidden:
+                pass
     return cluster_facts(crd_names, istiod, pod_count, namespace)
 
 

@@ -84,6 +84,8 @@ def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
     namespace = None if settings.all_namespaces else settings.resolve_namespace(ns, runner)
     snap = read_cluster(runner, namespace=namespace, kinds=(*DEFAULT_KINDS, "Node"), checks_only=True)
     KEPT[:] = [snap]
+    if namespace:
+        snap.ensure_namespace(namespace)
     mesh, mesh_source = mesh_file or (None, None)
     # The mesh and injector ConfigMaps (exportTo defaults, injection by default, the proxy
     # image injected now): one small read; a user who may not make it gets "unknown".

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors, injection, istioctl_checks, shapes, validate
+from kubectl_mesh import errors, injection, istioctl_checks, revisions, shapes, text, validate
 from kubectl_mesh.apply.namespace import relabel_and_restart
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.report import APPLIED, WARN, Check, Report, gate
+from kubectl_mesh.report import APPLIED, PASS, WARN, Check, Report, gate
 from kubectl_mesh.snapshot import read_cluster
 
 
@@ -23,6 +23,33 @@ def orphan_checks(namespace: str, plan: injection.RestartPlan) -> list[Check]:
               f"delete and recreate it: kubectl delete pod {p.name} -n {namespace}")
         for p in plan.orphans
     ]
+
+
+def revision_exists(report: Report, runner, snapshot, revision: str, force: bool) -> bool:
+    """A control plane or revision tag named `revision` runs (else refused, exit 3,
+    naming those that do; --force labels anyway). When it cannot be told (istiod's
+    namespace not readable), a warning, and the label is set as asked."""
+    known = revisions.read(runner, snapshot.root_namespace)
+    if known.has(revision):
+        report.add(Check("revision-exists", "cluster", f"revision/{revision}", PASS,
+                         f"revision {revision} has a control plane (istiod) or revision tag"))
+        return True
+    if known.unknown and not known.revisions:
+        report.add(Check("revision-exists", "cluster", f"revision/{revision}", WARN,
+                         f"could not check that revision {revision} exists: {known.unknown}",
+                         "if no istiod serves it, pods get no sidecar: kubectl get deployments -n istio-system "
+                         "-l app=istiod --show-labels"))
+        return True
+    gate(report, force, "revision-exists", "cluster", f"revision/{revision}",
+         f"no control plane or revision tag {revision} on this cluster (it has {known.listing()}): "
+         "labelled for it, the namespace's pods would get no sidecar",
+         "use one that exists: "
+         + (text.command("kubectl", "mesh", "enable", snapshot.scope or "NAMESPACE", "--revision",
+                         sorted(known.revisions | known.tags)[0]) if known.revisions or known.tags
+            else "install Istio with that revision first")
+         + "; or --force to label anyway",
+         {"revision": revision, "revisions": sorted(known.revisions), "tags": sorted(known.tags)})
+    return force
 
 
 def finish_with_verify(settings, runner, namespace: str, report: Report, *, use_istioctl: bool,
@@ -45,7 +72,8 @@ def finish_with_verify(settings, runner, namespace: str, report: Report, *, use_
 @click.option("--restart", "restart_policy", type=click.Choice(["missing", "all", "none"]), default="missing",
               show_default=True, help="Which workloads to restart: those whose pods lack the proxy, all, none.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for each rollout to finish.")
-@click.option("--force", is_flag=True, help="Override safety refusals (ambient namespace, Istio not installed).")
+@click.option("--force", is_flag=True,
+              help="Override safety refusals (ambient namespace, Istio not installed, unknown revision).")
 @click.option("--istioctl/--no-istioctl", "use_istioctl", default=True,
               help="Run istioctl checks in the final verification.")
 @click.option("--parallel", default=istioctl_checks.DEFAULT_PARALLEL, show_default=True,
@@ -71,6 +99,9 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
         gate(report, False, "istio-installed", "cluster", "istio",
              "Istio is not installed on this cluster (its CRDs are missing): injection would do nothing",
              "install Istio first, or pass --force to label anyway")
+        return report
+
+    if revision is not None and not revision_exists(report, runner, snapshot, revision, force):
         return report
 
     def labels(obj):  # refuses (exit 3) on an ambient namespace unless --force

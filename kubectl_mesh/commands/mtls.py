@@ -63,10 +63,7 @@ def _read(runner, namespace: str, everywhere: bool):
     if snapshot is None:
         snapshot = read_cluster(runner, namespace=namespace, kinds=KINDS)
     if snapshot.istio_crds is False:
-        raise errors.EnvironmentProblem(
-            "Istio's CRDs (security.istio.io) are not installed on this cluster; "
-            "Istio is an optional platform service: ask the platform team to deploy it"
-        )
+        raise errors.IstioMissing("there is no PeerAuthentication to set mTLS with")
     snapshot.require_namespace(namespace)
     return snapshot, complete
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import english, errors, merge, mesh, shapes, validate
+from kubectl_mesh import english, errors, merge, mesh, shapes, text, validate
 from kubectl_mesh.apply import rollout
 from kubectl_mesh.apply.plan import execute
 from kubectl_mesh.apply.writer import ObjectRef, Writer
 from kubectl_mesh.cluster_names import complete_workloads
 from kubectl_mesh.command import mesh_command, progress
-from kubectl_mesh.report import APPLIED, FAIL, PASS, SKIP, UNCHANGED, WARN, Check, Report
+from kubectl_mesh.report import APPLIED, FAIL, PASS, SKIP, UNCHANGED, Check, Report, gate
 from kubectl_mesh.snapshot import WorkloadRef, read_cluster
 
 # annotation -> (resources section, resource)
@@ -92,7 +92,8 @@ def proxy_matches(pod: dict, values: dict[str, str]) -> bool:
 @click.option("--cpu-limit", metavar="QUANTITY", help="Proxy CPU limit, e.g. 1.")
 @click.option("--memory-limit", metavar="QUANTITY", help="Proxy memory limit, e.g. 1Gi.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the rollout to finish.")
-def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait):
+@click.option("--force", is_flag=True, help="Set the annotations even on a workload outside the mesh.")
+def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait, force):
     """Set the sidecar proxy's CPU and memory on WORKLOAD (deploy/NAME, sts/NAME, ds/NAME).
 
     The guide's fix for high latency after mesh enablement: the values go to
@@ -125,13 +126,20 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
     if meshed:
         report.add(Check("meshed", "sidecars", str(ref), PASS,
                          f"{english.of_total(len(meshed), len(pods), 'pod', 'has')} istio-proxy"))
+    elif not istio_installed(runner, namespace):
+        raise errors.IstioMissing(f"{ref} would be rolled for annotations no injector reads")
     elif mesh.expects_sidecar(template, namespace_obj):
         report.add(Check("meshed", "sidecars", str(ref), PASS,
                          f"{ref} has no sidecar yet; its next pods get one, with these resources"))
     else:
-        report.add(Check("meshed", "sidecars", str(ref), WARN,
-                         f"{ref} is not in the mesh: the annotations take effect only once it has a sidecar",
-                         f"enable injection: kubectl mesh enable {namespace}"))
+        # Rolling the workload would change nothing a proxy reads: refused, not done for nothing.
+        gate(report, force, "meshed", "sidecars", str(ref),
+             f"{ref} has no sidecar and its pods get none (not in the mesh): the annotations would take effect "
+             "only once it has one, and the workload would roll for nothing",
+             f"enable injection first: {text.command('kubectl', 'mesh', 'enable', namespace)}; "
+             "or --force to set them now")
+        if report.refused:
+            return report
 
     writer = Writer(runner, progress=progress)
     described = ", ".join(f"{k.split('/', 1)[1]}={v}" for k, v in values.items())
@@ -162,6 +170,18 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
             return report
     verify(report, runner, obj, ref, values, step.status == UNCHANGED)
     return report
+
+
+def istio_installed(runner, namespace: str) -> bool:
+    """Does the cluster know Istio's kinds? Asked only when no pod of the workload has a
+    sidecar to tell; a user who may not ask gets the benefit of the doubt."""
+    try:
+        runner.kubectl("get", "peerauthentications.security.istio.io", "-n", namespace, "-o", "name")
+    except errors.NotFound as exc:
+        return "resource type" not in exc.message and "could not find" not in exc.message
+    except errors.Forbidden:
+        return True
+    return True
 
 
 def _parses(value) -> bool:

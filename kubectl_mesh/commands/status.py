@@ -151,6 +151,7 @@ def command(settings, ns):
     namespace = None if settings.all_namespaces else settings.resolve_namespace(ns, runner)
     snapshot = read_cluster(runner, namespace=namespace, kinds=(*DEFAULT_KINDS, "Node"))
     if namespace:
+        snapshot.ensure_namespace(namespace)
         shown = [namespace]
     else:
         istio_kinds = ("VirtualService", "DestinationRule", "PeerAuthentication")

@@ -445,13 +445,13 @@ def test_service_not_found_exits_1(fp, mesh_cli):
     assert 'service "my-app" not found in namespace "my-app"' in result.stderr
 
 
-def test_istio_not_installed_exits_4(fp, mesh_cli):
+def test_istio_not_installed_is_refused_exit_3_as_for_enable(fp, mesh_cli):
     register_kubectl(fp, SERVICE_READ, returncode=1,
                      stderr='error: the server doesn\'t have a resource type "virtualservices"\n')
     register_kubectl(fp, ["get", "services,pods", "-n", NS, "-o", "json"], stdout=kube_list(service()))
     result = mesh_cli(*SET)
-    assert result.exit_code == 4
-    assert "Istio's CRDs (networking.istio.io) are not installed" in result.stderr
+    assert result.exit_code == 3
+    assert "error: Istio is not installed on this cluster (its CRDs are missing)" in result.stderr
 
 
 # -- bad input: exit 2, no call -----------------------------------------------------------------

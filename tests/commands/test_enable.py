@@ -104,8 +104,59 @@ def test_conflicting_revision_label_is_replaced(fp, mesh_cli):
     assert "remove the conflicting istio.io/rev=canary label" in label["reason"]
 
 
+ISTIODS = ["get", "deployments.apps", "-A", "-l", "app=istiod", "-o", "json"]
+TAG_WEBHOOKS = ["get", "mutatingwebhookconfigurations.admissionregistration.k8s.io", "-l", "istio.io/tag", "-o", "json"]
+
+
+def _istiod(rev=None):
+    labels = {"app": "istiod", **({"istio.io/rev": rev} if rev else {})}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": f"istiod-{rev}" if rev else "istiod", "namespace": "istio-system", "labels": labels}}
+
+
+def _tag(tag, rev):
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": f"istio-revision-tag-{tag}", "labels": {"istio.io/tag": tag, "istio.io/rev": rev}}}
+
+
+def test_unknown_revision_is_refused_naming_those_that_exist(fp, mesh_cli):
+    """It labelled, restarted every workload, then blamed the pods."""
+    register_cluster(fp, _before())
+    register_kubectl(fp, ISTIODS, stdout=kube_list(_istiod(), _istiod("1-32")))
+    register_kubectl(fp, TAG_WEBHOOKS, stdout=kube_list(_tag("stable", "1-32")))
+    result = mesh_cli("enable", "my-app", "--revision", "1-33", "-o", "json")
+    assert result.exit_code == 3
+    check, = [c for c in result.json()["checks"] if c["id"] == "revision-exists"]
+    assert check["result"] == "fail"
+    assert "no control plane or revision tag 1-33 on this cluster (it has revisions 1-32, default; tags stable)" \
+        in check["message"]
+    assert fp.call_count(["kubectl", "label", fp.any()]) == 0 and fp.call_count(["kubectl", "rollout", fp.any()]) == 0
+
+
+def test_a_revision_tag_is_a_revision_to_enable(fp, mesh_cli):
+    register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled"}, resourceVersion="7")])
+    register_kubectl(fp, ISTIODS, stdout=kube_list(_istiod("1-32")))
+    register_kubectl(fp, TAG_WEBHOOKS, stdout=kube_list(_tag("stable", "1-32")))
+    result = mesh_cli("enable", "my-app", "--revision", "stable", "--dry-run", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_revision_unknowable_for_a_namespace_user_warns_and_labels(fp, mesh_cli):
+    forbidden = 'Error from server (Forbidden): deployments.apps is forbidden: User "dev" cannot list resource'
+    register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled"}, resourceVersion="7")])
+    register_kubectl(fp, ISTIODS, returncode=1, stderr=forbidden + ' "deployments" in API group "apps" at the cluster scope\n')
+    register_kubectl(fp, ["get", "deployments.apps", "-n", "istio-system", "-l", "app=istiod", "-o", "json"],
+                     returncode=1, stderr=forbidden + ' "deployments" in API group "apps" in the namespace "istio-system"\n')
+    register_kubectl(fp, TAG_WEBHOOKS, returncode=1, stderr="Error from server (Forbidden): forbidden\n")
+    result = mesh_cli("enable", "my-app", "--revision", "1-32", "--dry-run", "-o", "json")
+    assert result.exit_code == 0
+    assert [c["result"] for c in result.json()["checks"] if c["id"] == "revision-exists"] == ["warn"]
+
+
 def test_revision_flag(fp, mesh_cli):
     register_cluster(fp, [namespace("my-app", {"istio-injection": "enabled"}, resourceVersion="7")])
+    register_kubectl(fp, ISTIODS, stdout=kube_list(_istiod("1-32")))
+    register_kubectl(fp, TAG_WEBHOOKS, stdout=kube_list())
     result = mesh_cli("enable", "my-app", "--revision", "1-32", "--dry-run", "-o", "json")
     assert result.json()["plan"][0]["command"] == (
         "kubectl label namespace my-app istio.io/rev=1-32 istio-injection- --overwrite --resource-version=7")

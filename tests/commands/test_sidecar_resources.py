@@ -180,13 +180,36 @@ def test_proxies_without_the_values_fail_verification(fp, mesh_cli):
     assert check["id"] == "proxy-resources" and check["result"] == "fail"
 
 
-def test_unmeshed_workload_is_warned_about(fp, mesh_cli):
-    objs = [namespace(NS), *deployment_with_pods("web")]
-    register_read(fp, [*objs])
-    result = mesh_cli(*ARGS, "--dry-run", "-o", "json")
+PA_PROBE = ["get", "peerauthentications.security.istio.io", "-n", NS, "-o", "name"]
+
+
+def test_workload_outside_the_mesh_is_refused_exit_3_and_not_rolled(fp, mesh_cli):
+    """Its pods have no sidecar and get none: rolling it would change nothing a proxy reads."""
+    register_read(fp, [namespace(NS), *deployment_with_pods("web")])
+    register_kubectl(fp, PA_PROBE)
+    result = mesh_cli(*ARGS, "-o", "json")
+    assert result.exit_code == 3
     check = result.json()["checks"][0]
-    assert check["result"] == "warn" and "not in the mesh" in check["message"]
-    assert check["hint"] == "enable injection: kubectl mesh enable my-app"
+    assert check["result"] == "fail" and "roll for nothing" in check["message"]
+    assert check["hint"].startswith("enable injection first: kubectl mesh enable my-app")
+    assert fp.call_count(["kubectl", "patch", fp.any()]) == 0
+
+
+def test_outside_the_mesh_with_force_sets_them_anyway(fp, mesh_cli):
+    register_read(fp, [namespace(NS), *deployment_with_pods("web")])
+    register_kubectl(fp, PA_PROBE)
+    result = mesh_cli(*ARGS, "--force", "--dry-run", "-o", "json")
+    assert result.exit_code == 0 and result.json()["checks"][0]["result"] == "warn"
+
+
+def test_istio_not_installed_is_refused_exit_3(fp, mesh_cli):
+    register_read(fp, [namespace(NS, {"istio-injection": "enabled"}), *deployment_with_pods("web")])
+    register_kubectl(fp, PA_PROBE, returncode=1,
+                     stderr='error: the server doesn\'t have a resource type "peerauthentications"\n')
+    result = mesh_cli(*ARGS)
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: Istio is not installed on this cluster (its CRDs are missing)")
+    assert fp.call_count(["kubectl", "patch", fp.any()]) == 0
 
 
 def test_statefulset(fp, mesh_cli):
@@ -194,7 +217,8 @@ def test_statefulset(fp, mesh_cli):
            "metadata": {"name": "db", "namespace": NS, "resourceVersion": "5"},
            "spec": {"selector": {"matchLabels": {"app": "db"}},
                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": []}}}}
-    register_read(fp, [namespace(NS), sts], kinds="pods,statefulsets.apps,replicasets.apps")
+    register_read(fp, [namespace(NS, {"istio-injection": "enabled"}), sts], kinds="pods,statefulsets.apps,replicasets.apps")
+    register_kubectl(fp, PA_PROBE)
     result = mesh_cli("sidecar-resources", "sts/db", "-n", NS, "--cpu", "1", "--memory", "1Gi", "--dry-run",
                       "-o", "json")
     assert result.exit_code == 0

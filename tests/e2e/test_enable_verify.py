@@ -261,6 +261,13 @@ def test_advise_and_enable_without_istio(e2e, mesh):
     enable = mesh("enable", "my-app")
     assert enable.returncode == 3
     assert "Istio is not installed" in enable.stdout
+    # the same refusal, exit 3, for every command that needs Istio
+    for argv in (("mtls", "my-app", "permissive"), ("canary", "status", "my-app", "-n", "my-app"),
+                 ("circuit-breaker", "web", "-n", "my-app"), ("sidecar-resources", "deploy/web", "-n", "my-app",
+                                                              "--cpu", "100m", "--memory", "128Mi")):
+        result = mesh(*argv)
+        assert result.returncode == 3, (argv, result.stderr)
+        assert "Istio is not installed on this cluster" in result.stdout + result.stderr, argv
 
 
 def test_completion_through_kubectl_offers_cluster_namespaces(e2e, kubectl):
