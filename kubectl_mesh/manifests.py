@@ -13,16 +13,14 @@ document that is not a Kubernetes object.
 from __future__ import annotations
 
 import json
-import mmap
-import os
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
+from kubectl_mesh import manifest_types, untrusted
 from kubectl_mesh.errors import UsageError
-from kubectl_mesh.snapshot import CLUSTER_SCOPED, flatten
+from kubectl_mesh.snapshot import CLUSTER_SCOPED
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 _FIRST_CHAR = re.compile(r"\S")
@@ -45,12 +43,14 @@ class Manifests:
 def load(paths: list[str] | tuple[str, ...], *, namespace: str | None = None,
          stdin: TextIO | None = None, checks_only: bool = False) -> Manifests:
     """Read every path; objects without a namespace get `namespace` (or "default").
+    Within the limits of kubectl_mesh.untrusted, each refused with one line.
 
     `checks_only`: JSON files are decoded with only the fields the checks read
     (kubectl_mesh.decode), for read-only commands."""
     result = Manifests()
     default_ns = namespace or "default"
     seen_stdin = False
+    budget = untrusted.Budget()
     for path in paths:
         if not path:
             raise UsageError('-f "": give a file, a directory or - for standard input')
@@ -58,95 +58,42 @@ def load(paths: list[str] | tuple[str, ...], *, namespace: str | None = None,
             if seen_stdin:
                 raise UsageError('"-" (standard input) given more than once')
             seen_stdin = True
-            text = (stdin or sys.stdin).read()
+            text = untrusted.read_stream(stdin or sys.stdin, "<stdin>", budget)
             _add(result, parse(text, "<stdin>"), "<stdin>", default_ns)
             result.files.append("<stdin>")
             continue
-        for file in expand(path):
-            try:
-                documents = read_json(file, checks_only=checks_only)
+        for file in untrusted.expand(path, budget, EXTENSIONS):
+            with untrusted.open_file(file, budget) as stream:
+                documents = read_json(stream, file, checks_only=checks_only)
                 if documents is None:
-                    documents = parse(read_text(file), file)
-            except UnicodeDecodeError:
-                raise UsageError(f"{file}: not a text file (UTF-8 expected)") from None
-            except OSError as exc:
-                raise UsageError(f"{file}: cannot read: {exc.strerror or exc}") from None
+                    documents = parse(untrusted.read_open(stream, file), file)
             _add(result, documents, file, default_ns)
             result.files.append(file)
     return result
 
 
-# From this size on a file is decoded from a memory map (see read_text).
-MAP_FROM_BYTES = 1 << 20
-
-
-def read_text(file: str) -> str:
-    """The file's text, as Path.read_text(encoding="utf-8") gives it.
-
-    A large file (a whole cluster's `kubectl get -o json`) is decoded straight from
-    a memory map of it, not from a copy of its bytes read first: filling that copy,
-    as large as the file, costs a page fault every 4 KiB (about 4,000 of them, a
-    tenth of the system time, on a 15 MB snapshot).
-    """
-    if os.stat(file).st_size >= MAP_FROM_BYTES:
-        with open(file, "rb") as stream:
-            try:
-                mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):
-                mapped = None  # cannot be mapped: read as any other file
-            if mapped is not None:
-                with mapped:
-                    text = str(mapped, "utf-8")
-                if "\r" in text:  # the newlines that read_text translates
-                    text = text.replace("\r\n", "\n").replace("\r", "\n")
-                return text
-    return Path(file).read_text(encoding="utf-8")
-
-
-def read_json(file: str, *, checks_only: bool = False) -> list[tuple[object, int]] | None:
+def read_json(stream, file: str, *, checks_only: bool = False) -> list[tuple[object, int]] | None:
     """The documents of a JSON file (a `.json` name, or text starting with { or [),
-    decoded from the file's bytes; None for any other file (YAML: see parse)."""
+    decoded from the file's bytes; None for any other file (YAML: see parse), the
+    stream left at its start."""
     from kubectl_mesh import decode
 
-    with open(file, "rb") as stream:
-        start = stream.read(4096).lstrip()
-        if not (file.lower().endswith(".json") or start[:1] in (b"{", b"[")):
-            return None
-        stream.seek(0)
-        try:
+    start = stream.read(4096).lstrip()
+    stream.seek(0)
+    if not (file.lower().endswith(".json") or start[:1] in (b"{", b"[")):
+        return None
+    try:
+        with untrusted.nesting_bound():
             document = decode.decode_file(stream, checks_only=checks_only)
-        except decode.DecodeError as exc:
-            if file.lower().endswith(".json"):
-                raise UsageError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from None
-            return None  # YAML that starts like JSON (a flow mapping): parse() reads it
+    except decode.DecodeError as exc:
+        if file.lower().endswith(".json"):
+            raise UsageError(f"{file}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        stream.seek(0)
+        return None  # YAML that starts like JSON (a flow mapping): parse() reads it
+    except UsageError as exc:
+        raise UsageError(f"{file}: {exc.message}") from None
     documents = document if isinstance(document, list) else [document]
     return [(d, 1) for d in documents]
-
-
-def expand(path: str) -> list[str]:
-    """The manifest files a path names: itself, or those under it, sorted."""
-    target = Path(path)
-    if not target.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    if not target.is_dir():
-        return [path]
-    found: list[str] = []
-    _walk(target, found)
-    if not found:
-        raise UsageError(f"{path}: no manifests ({', '.join(EXTENSIONS)}) in this directory")
-    return found
-
-
-def _walk(directory: Path, found: list[str]) -> None:
-    """Entries in lexical order, directories descended where they sort (as kubectl's
-    filepath.Walk does)."""
-    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            _walk(entry, found)
-        elif entry.name.lower().endswith(EXTENSIONS):
-            found.append(str(entry))
 
 
 def parse(text: str, source: str) -> list[tuple[object, int]]:
@@ -154,7 +101,9 @@ def parse(text: str, source: str) -> list[tuple[object, int]]:
     first = _FIRST_CHAR.search(text)
     if source.lower().endswith(".json") or (first and first.group() in "{["):
         try:
-            document = json.loads(text)
+            document = untrusted.load_json(text)
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc.message}") from None
         except json.JSONDecodeError as exc:
             if source.lower().endswith(".json"):
                 raise UsageError(f"{source}:{exc.lineno}: invalid JSON: {exc.msg}") from None
@@ -168,8 +117,15 @@ def _yaml_documents(text: str, source: str) -> list[tuple[object, int]]:
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
     documents: list[tuple[object, int]] = []
+    scan = loader_class(text)
+    try:  # the limits first, over the parser's events, before any node is composed
+        untrusted.check_yaml_events(scan, source)
+    except yaml.YAMLError:
+        pass  # reported with its line by the real parse below
+    finally:
+        scan.dispose()
+    loader = loader_class(text)
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -187,26 +143,52 @@ def _yaml_documents(text: str, source: str) -> list[tuple[object, int]]:
     return documents
 
 
+def _objects(document: dict, where: str) -> list[dict]:
+    """The objects of one document: itself, or a List's items (nested Lists unpacked);
+    an item that is not an object is refused, naming its place."""
+    kind = document.get("kind")
+    if not (isinstance(kind, str) and kind.endswith("List") and "items" in document):
+        return [document]
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise UsageError(f"{where}: {kind}.items must be a list, not {manifest_types.actual(items)}")
+    out = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise UsageError(f"{where}: {kind} item {index} is not a Kubernetes object "
+                             f"(a mapping with apiVersion and kind), but {manifest_types.actual(item)}")
+        nested = item.get("kind")
+        out.extend(_objects(item, where) if isinstance(nested, str) and nested.endswith("List")
+                   and "items" in item else [item])
+    return out
+
+
 def _add(result: Manifests, documents: list[tuple[object, int]], source: str, default_ns: str) -> None:
     """Each Kubernetes object of one file's documents (List kinds unpacked), checked and
     added: without a namespace it gets `default_ns`. One pass over the objects, as a
-    cluster's `kubectl get -o json` has tens of thousands."""
+    cluster's `kubectl get -o json` has tens of thousands. An object whose fields do not
+    have the types the checks read (manifest_types.py) is refused with one line naming it."""
     objects, origins = result.objects, result.origins
-    for document, line in documents:
+    for number, (document, line) in enumerate(documents, 1):
         if document is None:
             continue  # an empty document ("---" at the end, or comments only)
+        where = f"{source}:{line}" + (f": document {number}" if len(documents) > 1 else "")
         if not isinstance(document, dict):
-            raise UsageError(f"{source}:{line}: not a Kubernetes object (a mapping with apiVersion and kind)")
-        for obj in flatten(document):
-            if not isinstance(obj, dict):
-                raise UsageError(f"{source}:{line}: a List item is not a Kubernetes object")
+            raise UsageError(f"{where}: not a Kubernetes object (a mapping with apiVersion and kind), "
+                             f"but {manifest_types.actual(document)}")
+        for obj in _objects(document, where):
             kind = obj.get("kind")
             if not obj.get("apiVersion") or not kind:
                 missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]
-                raise UsageError(f"{source}:{line}: object has no {' and '.join(missing)}")
+                raise UsageError(f"{where}: object has no {' and '.join(missing)}")
+            found = manifest_types.object_problem(obj)
             metadata = obj.get("metadata")
-            if not isinstance(metadata, dict) or not metadata.get("name"):
-                raise UsageError(f"{source}:{line}: {kind} has no metadata.name")
+            if found is None and (not isinstance(metadata, dict) or not metadata.get("name")):
+                raise UsageError(f"{where}: {kind} has no metadata.name")
+            if found is not None:
+                name = metadata.get("name") if isinstance(metadata, dict) else None
+                what = f"{kind} {name}" if isinstance(kind, str) and isinstance(name, str) else "object"
+                raise UsageError(f"{where}: {what}: {found}")
             if kind in CLUSTER_SCOPED:
                 key = (kind, "", metadata["name"])
             else:

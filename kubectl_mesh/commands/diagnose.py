@@ -17,6 +17,7 @@ from kubectl_mesh import errors
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command
 from kubectl_mesh.report import Report
+from kubectl_mesh.untrusted import LIMITS_HELP
 
 FAIL_ON = ("error", "warning")
 # The snapshot of the last run, kept alive so that it is not freed object by object
@@ -64,8 +65,15 @@ def offline(settings, files, ns: str | None, mesh_file: tuple[dict, str] | None 
     snap = manifests.snapshot(loaded)
     KEPT[:] = [loaded, snap]
     mesh, mesh_source = mesh_file or (None, None)
-    found = findings.run(snap, namespaces={scope} if scope else None,
-                         mesh_settings=meshconfig.from_snapshot(snap, mesh, mesh_source))
+    try:
+        found = findings.run(snap, namespaces={scope} if scope else None,
+                             mesh_settings=meshconfig.from_snapshot(snap, mesh, mesh_source))
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        # manifest_types.py refuses what the checks cannot read; should a field slip past it, one
+        # line (exit 2), never a traceback.
+        raise errors.UsageError(f"the manifests have a field of a type the checks cannot read "
+                                f"({type(exc).__name__}: {exc}); check them with kubectl apply --dry-run=server"
+                                ) from None
     for finding in found:
         obj = finding.object
         finding.origin = loaded.origin(obj.kind, obj.namespace, obj.name)
@@ -113,7 +121,7 @@ def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
     ("kubectl mesh diagnose -A", "every namespace, and callers across namespaces"),
     ("kubectl mesh diagnose -f k8s/ --fail-on warning", "manifests in CI, before an apply: no cluster"),
     ("kubectl mesh diagnose my-app -o json", ".checks[].id, .checks[].level, .counts.error"),
-])
+], epilog="Manifests given with -f are untrusted input. " + LIMITS_HELP)
 @click.option("-f", "--filename", "files", multiple=True, metavar="FILE|DIR|-",
               help="Check manifests instead of the cluster: files, directories (recursively) or - for "
                    "stdin; repeatable. No cluster is contacted.")
