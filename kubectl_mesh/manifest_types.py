@@ -129,9 +129,8 @@ def _compile(shape: Any):
             if type(value) is not dict:
                 return [], f"must be a mapping, not {actual(value)}"
             for key, checker in fields:
-                item = value.get(key)
-                if item is not None:
-                    found = checker(item)
+                if key in value:
+                    found = checker(value[key])
                     if found is not None:
                         found[0].append(key)
                         return found

@@ -133,6 +133,10 @@ def _yaml_documents(text: str, source: str) -> list[tuple[object, int]]:
                 continue
             line = node.start_mark.line + 1
             documents.append((loader.construct_document(node), line))
+    except RecursionError:
+        raise UsageError(f"{source}: nested more than {untrusted.MAX_NESTING} levels deep") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        raise UsageError(f"{source}: invalid YAML: {str(exc).split(';')[0]}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

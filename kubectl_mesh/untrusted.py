@@ -153,10 +153,26 @@ def read_file(path: str, budget: Budget) -> str:
 
 
 def read_stream(stream, source: str, budget: Budget) -> str:
-    """Standard input, read no further than the limit."""
-    raw = getattr(stream, "buffer", None)
-    data = raw.read(MAX_FILE_BYTES + 1) if raw is not None else stream.read(MAX_FILE_BYTES + 1)
-    budget.take(source, len(data))
+    """Standard input, read in chunks no further than the limit; a device (stdin from
+    /dev/zero) is refused, and so is a NUL byte, which no text manifest has."""
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        info = None  # not a real file (tests give a StringIO)
+    if info is not None and (stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)) and not stream.isatty():
+        raise _not_regular(source, info)
+    raw = getattr(stream, "buffer", stream)
+    chunks, size = [], 0
+    while True:
+        chunk = raw.read(1 << 20)
+        if not chunk:
+            break
+        if (b"\0" if isinstance(chunk, bytes) else "\0") in chunk:
+            raise UsageError(f"{source}: not a text file (a NUL byte)")
+        size += len(chunk)
+        budget.take(source, size)
+        chunks.append(chunk)
+    data = (b"" if not chunks or isinstance(chunks[0], bytes) else "").join(chunks)
     return _decode(data, source) if isinstance(data, bytes) else _newlines(data)
 
 
@@ -224,6 +240,10 @@ def nesting_bound():
         yield
     except RecursionError:
         raise _too_deep() from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        raise UsageError(f"invalid JSON: {exc}".split(";")[0]) from None
     finally:
         sys.setrecursionlimit(previous)
 
