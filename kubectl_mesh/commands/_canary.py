@@ -7,6 +7,7 @@ from kubectl_mesh import english, shapes, traffic
 from kubectl_mesh.commands import _service
 from kubectl_mesh.mesh import format_labels, name_of
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report, gate
+from kubectl_mesh.text import command as shell
 
 
 def check_pods(report: Report, target, role: str, subset: dict, weight: int, force: bool) -> dict:
@@ -34,7 +35,7 @@ def check_pods(report: Report, target, role: str, subset: dict, weight: int, for
              f"{english.count(counts['total'], 'pod')}, {counts['ready']} ready; routing {weight}% to it would "
              "fail with 503",
              "verify pod labels match the DestinationRule subset selectors: "
-             f"kubectl get pods -n {target.namespace} -l {format_labels(selector)} --show-labels",
+             + shell("kubectl", "get", "pods", "-n", target.namespace, "-l", format_labels(selector), "--show-labels"),
              {"subset": subset["name"], "labels": subset["labels"], "selector": selector})
     return counts
 
@@ -50,8 +51,8 @@ def load_roles(report: Report, target, force: bool):
                          f"no canary for service {target.name} in {target.namespace}: "
                          + ("no VirtualService routes it" if vs is None else
                             f"virtualservice/{name_of(vs)} does not split it between a stable and a canary subset"),
-                         f"start one: kubectl mesh canary {target.name} --stable v1 --canary v2 --weight 10 "
-                         f"-n {target.namespace}"))
+                         "start one: " + shell("kubectl", "mesh", "canary", target.name, "--stable", "v1", "--canary",
+                                               "v2", "--weight", "10", "-n", target.namespace)))
         report.data["canary"] = shapes.canary(target.snapshot, target.service)
         return None
     index = traffic.catch_all_index(vs)

@@ -9,6 +9,7 @@ from kubectl_mesh import errors, traffic
 from kubectl_mesh.mesh import name_of
 from kubectl_mesh.report import Report, gate
 from kubectl_mesh.snapshot import Snapshot, read_cluster, service_fqdn
+from kubectl_mesh.text import command as shell
 
 KINDS = ("Service", "Pod")
 
@@ -62,7 +63,8 @@ def guard_single(report: Report, target: ServiceTarget, kind: str, force: bool, 
     names = ", ".join(name_of(o) for o in found)
     check_id = "single-destination-rule" if kind == "DestinationRule" else "single-virtual-service"
     listed = " ".join(name_of(o) for o in found)
-    hint = (f"merge them into one {kind} (kubectl get {kind.lower()} -n {target.namespace} {listed} -o yaml); "
+    shown = shell("kubectl", "get", kind.lower(), "-n", target.namespace, *listed.split(), "-o", "yaml")
+    hint = (f"merge them into one {kind} ({shown}); "
             f"with --force the oldest, {name_of(found[0])}, is changed")
     gate(report, force, check_id, "safety", f"{kind.lower()}/{name_of(found[0])}",
          f"{len(found)} {kind}s define host {target.fqdn}: {names}; {why}", hint,

@@ -33,6 +33,7 @@ from kubectl_mesh.commands import _promote, _service, canary_finish
 from kubectl_mesh.commands._canary import check_pods, load_roles, title
 from kubectl_mesh.mesh import format_labels, name_of, namespace_of
 from kubectl_mesh.report import APPLIED, PASS, SKIP, UNCHANGED, Check, Report, gate
+from kubectl_mesh.text import command as shell
 
 SUBCOMMANDS = ("promote", "rollback", "finish", "status", "run", "set")
 DEFAULT_STEP = 10
@@ -117,7 +118,8 @@ def check_relabels(report: Report, target, chosen: dict, force: bool) -> None:
             gate(report, force, "subset-in-use", "safety", f"subset/{want['name']}",
                  f"subset {want['name']} ({old}) receives traffic (weight {weight}); re-pointing it at {new} "
                  "would switch that traffic at once",
-                 f"finish or roll back the current canary first (kubectl mesh canary rollback {target.name}), "
+                 "finish or roll back the current canary first "
+                 f"({shell('kubectl', 'mesh', 'canary', 'rollback', target.name)}), "
                  "or give the new version another subset; --force re-points it anyway",
                  {"subset": want["name"], "from": traffic.subset_labels(existing), "to": want["labels"]})
         else:
@@ -282,7 +284,7 @@ def _shift(settings, report, target, runner, chosen, new_weights, force, reason)
             gate(report, force, f"{role}-subset", "subsets", f"subset/{chosen[role]['name']}",
                  f"{role} subset {chosen[role]['name']} is defined by no DestinationRule for "
                  f"{target.fqdn}; routing to it fails with 503",
-                 f"define it first: kubectl mesh canary {target.name} --stable VERSION "
+                 f"define it first: {shell('kubectl', 'mesh', 'canary', target.name)} --stable VERSION "
                  "--canary VERSION --weight N")
     for role in ("stable", "canary"):
         if chosen[role]["labels"] is not None:

@@ -14,6 +14,7 @@ from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.report import APPLIED, FAIL, PASS, Check, Report, gate
 from kubectl_mesh.snapshot import read_cluster
+from kubectl_mesh.text import command as shell
 
 
 def strict_sources(snapshot, namespace: str) -> list[str]:
@@ -41,7 +42,7 @@ def sidecar_left_checks(snapshot, namespace: str) -> list[Check]:
             checks.append(Check("sidecar-removed", "sidecars", subject, FAIL,
                                 f"{subject}: {english.of_total(len(meshed), len(group.pods), 'pod')} still "
                                 f"{english.agree(len(meshed), 'carries')} istio-proxy",
-                                f"kubectl rollout restart {subject} -n {namespace}"))
+                                shell("kubectl", "rollout", "restart", subject, "-n", namespace)))
         else:
             checks.append(Check("sidecar-removed", "sidecars", subject, PASS,
                                 f"{subject}: no pod carries istio-proxy"))
@@ -81,7 +82,7 @@ def command(settings, ns, restart_policy, wait, force):
         gate(report, force, "strict-mtls", "mtls", f"namespace/{namespace}",
              f"STRICT mTLS applies to {namespace} ({'; '.join(strict)}): without sidecars its pods "
              "can no longer talk to meshed services, nor they to it",
-             f"kubectl mesh mtls {namespace} permissive first, or pass --force")
+             f"{shell('kubectl', 'mesh', 'mtls', namespace, 'permissive')} first, or pass --force")
         if report.refused:
             return report
     if mesh.injection_mode(ns_obj) == "ambient":

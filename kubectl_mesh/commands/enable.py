@@ -14,13 +14,14 @@ from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.report import APPLIED, PASS, WARN, Check, Report, gate
 from kubectl_mesh.snapshot import read_cluster
+from kubectl_mesh.text import command as shell
 
 
 def orphan_checks(namespace: str, plan: injection.RestartPlan) -> list[Check]:
     return [
         Check("sidecar-injected", "sidecars", f"pod/{p.name}", WARN,
               f"pod/{p.name} lacks istio-proxy and has no Deployment, StatefulSet or DaemonSet to restart",
-              f"delete and recreate it: kubectl delete pod {p.name} -n {namespace}")
+              f"delete and recreate it: {shell('kubectl', 'delete', 'pod', p.name, '-n', namespace)}")
         for p in plan.orphans
     ]
 
@@ -111,7 +112,7 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
         future = labels(ns_obj).applied_to(ns_obj)
     except errors.Refused as exc:
         gate(report, False, "ambient-namespace", "safety", f"namespace/{namespace}", exc.message,
-             f"kubectl mesh enable {namespace} --force")
+             shell("kubectl", "mesh", "enable", namespace, "--force"))
         return report
     report.data["requested"] = {"namespaces": [{"name": namespace, "injection": shapes.injection(future)}]}
     plan = injection.enable_restarts(snapshot, namespace, future, restart_policy)
@@ -125,7 +126,8 @@ def command(settings, ns, revision, restart_policy, wait, force, use_istioctl, p
         report.data["namespaces"] = [shapes.state_after(snapshot, namespace, [future])]
     nothing = label.status != APPLIED and not restarts.steps
     if not wait and restarts.steps:
-        report.notes.append(f"not verified (--no-wait): run `kubectl mesh verify {namespace}` once the rollouts finish")
+        report.notes.append(f"not verified (--no-wait): run `{shell('kubectl', 'mesh', 'verify', namespace)}` "
+                            "once the rollouts finish")
     else:
         finish_with_verify(settings, runner, namespace, report, use_istioctl=use_istioctl, parallel=parallel)
     if nothing:

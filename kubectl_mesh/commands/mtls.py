@@ -27,6 +27,7 @@ from kubectl_mesh.fixes import opt_out_hint
 from kubectl_mesh.mesh import format_labels, name_of
 from kubectl_mesh.report import APPLIED, PASS, UNCHANGED, WARN, Check, Report, gate
 from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
+from kubectl_mesh.text import command as shell
 
 MODES = ("strict", "permissive", "status")
 KINDS = DEFAULT_KINDS  # the same batched read as verify and enable
@@ -93,7 +94,8 @@ def check_sidecars(report: Report, snapshot, namespace: str, force: bool) -> lis
     restart = [g for g in groups if g not in opted]
     hints = []
     if restart:
-        hints.append(f"enable injection in {namespace} and restart the workloads: kubectl mesh enable {namespace}")
+        hints.append(f"enable injection in {namespace} and restart the workloads: "
+                     + shell("kubectl", "mesh", "enable", namespace))
     hints += [opt_out_hint(g, namespace) for g in opted]
     hint = "\n".join(hints)
     gate(report, force, "sidecars", "sidecars", f"namespace/{namespace}",
@@ -151,15 +153,17 @@ def check_current_mode(report: Report, snapshot, namespace: str, wanted: str, fo
         gate(report, force, "permissive-first", "mode", subject,
              f"current mode is DISABLE ({current.source}): going straight to STRICT cuts off every client at "
              "once, with no time to move to mTLS",
-             f"go through PERMISSIVE first: kubectl mesh mtls {namespace} permissive, check traffic "
-             f"(kubectl mesh verify {namespace}), then strict; --force goes straight to STRICT")
+             f"go through PERMISSIVE first: {shell('kubectl', 'mesh', 'mtls', namespace, 'permissive')}, "
+             f"check traffic ({shell('kubectl', 'mesh', 'verify', namespace)}), then strict; "
+             "--force goes straight to STRICT")
     elif wanted == "PERMISSIVE" and current.mode == "STRICT":
         report.add(Check(
             "weakens", "mode", subject, WARN,
             f"STRICT -> PERMISSIVE weakens {namespace}: its pods accept plain-text connections again, from "
             "callers without a sidecar and so without a verified identity; AuthorizationPolicies that match "
             "on source principals or namespaces no longer see who such a caller is",
-            f"when the reason for PERMISSIVE is gone, go back: kubectl mesh mtls {namespace} strict"))
+            "when the reason for PERMISSIVE is gone, go back: "
+            + shell("kubectl", "mesh", "mtls", namespace, "strict")))
     else:
         report.add(Check("current-mode", "mode", subject, PASS,
                          f"current mode {current.mode} ({current.source})"))
@@ -195,7 +199,7 @@ def check_duplicates(report: Report, snapshot, namespace: str) -> None:
             "single-policy", "mode", f"namespace/{namespace}", WARN,
             f"{len(policies)} namespace-wide PeerAuthentications in {namespace}: {', '.join(names)}; Istio uses "
             f"the oldest, {names[0]}, which is the one changed",
-            f"delete the others: kubectl delete peerauthentication -n {namespace} {' '.join(names[1:])}"))
+            "delete the others: " + shell("kubectl", "delete", "peerauthentication", "-n", namespace, *names[1:])))
 
 
 # -- the command --------------------------------------------------------------------------------
@@ -281,7 +285,7 @@ def status_report(snapshot, namespace: str) -> Report:
                 "sidecar-under-strict", "sidecars", workload["ref"], WARN,
                 f"{workload['ref']}: {english.of_total(lacking, pods['total'], 'pod', 'has')} no sidecar although "
                 f"STRICT applies ({effective['source']}); their plain-text calls to meshed pods are refused",
-                f"enable injection and restart: kubectl mesh enable {namespace}"))
+                f"enable injection and restart: {shell('kubectl', 'mesh', 'enable', namespace)}"))
     rows = state["workloads"]
     if rows:
         width = max(len(r["ref"]) for r in rows)

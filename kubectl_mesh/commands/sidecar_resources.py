@@ -24,6 +24,7 @@ from kubectl_mesh.cluster_names import complete_workloads
 from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.report import APPLIED, FAIL, PASS, SKIP, UNCHANGED, Check, Report, gate
 from kubectl_mesh.snapshot import WorkloadRef, read_cluster
+from kubectl_mesh.text import command as shell
 
 # annotation -> (resources section, resource)
 RESOURCE_OF = {
@@ -154,7 +155,8 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
         return report
     if not wait:
         if step.status == APPLIED:
-            report.notes.append(f"not waited for (--no-wait): kubectl rollout status {ref} -n {namespace}")
+            report.notes.append("not waited for (--no-wait): "
+                                + shell("kubectl", "rollout", "status", str(ref), "-n", namespace))
         return report
     results = rollout.wait(runner, namespace, [ref], progress)
     for result in results:
@@ -162,7 +164,8 @@ def command(settings, workload, kind, cpu, memory, cpu_limit, memory_limit, wait
             report.add(Check("rollout", "rollout", str(ref), PASS, result.message))
         else:
             report.add(Check("rollout", "rollout", str(ref), FAIL, result.message,
-                             f"kubectl rollout status {ref} -n {namespace}; run this command again to keep waiting"))
+                             f"{shell('kubectl', 'rollout', 'status', str(ref), '-n', namespace)}; "
+                             "run this command again to keep waiting"))
             if isinstance(result.error, errors.TimedOut):
                 report.error = errors.TimedOut(
                     f"rollout not finished within --timeout {settings.timeout:g}s: {ref}; "

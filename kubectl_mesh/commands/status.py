@@ -15,6 +15,7 @@ from kubectl_mesh import errors
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command
 from kubectl_mesh.report import Report
+from kubectl_mesh.text import command as shell
 
 LABEL_WIDTH = 18
 
@@ -116,7 +117,8 @@ def render_screen(screen: dict) -> list[str]:
     total = sum(tally.values())
     counted = ", ".join([english.count(tally["error"], "error"), english.count(tally["warning"], "warning"),
                          f"{tally['info']} info"])
-    lines.append(row("Findings", f"{counted} (kubectl mesh diagnose {ns})" if total else "none"))
+    diagnose = shell("kubectl", "mesh", "diagnose", ns)
+    lines.append(row("Findings", f"{counted} ({diagnose})" if total else "none"))
     for i, missing in enumerate(screen.get("unreadable") or []):
         label = "Not readable:" if i == 0 else ""
         lines.append(f"  {label:<{LABEL_WIDTH}}needs {missing['permission']}")

@@ -19,6 +19,7 @@ from kubectl_mesh.command import mesh_command, progress
 from kubectl_mesh.fixes import opt_out_hint, restart_hint
 from kubectl_mesh.report import FAIL, PASS, SKIP, WARN, Check, Report
 from kubectl_mesh.snapshot import Snapshot, read_cluster
+from kubectl_mesh.text import command as shell
 
 CATEGORY_NS = "namespace"
 CATEGORY_PODS = "sidecars"
@@ -60,13 +61,13 @@ def namespace_checks(snapshot: Snapshot, namespace: str) -> list[Check]:
         why = "istio-injection=disabled" if mode == "disabled" else "no istio-injection or istio.io/rev label"
         checks.append(Check("namespace-labelled", CATEGORY_NS, subject, FAIL,
                             f"namespace {namespace} is not labelled for injection ({why})",
-                            f"kubectl mesh enable {namespace}"))
+                            shell("kubectl", "mesh", "enable", namespace)))
     conflict = mesh.conflicting_injection_labels(ns_obj)
     if conflict:
         checks.append(Check("namespace-label-conflict", CATEGORY_NS, subject, WARN,
                             f"namespace {namespace} has conflicting labels {', '.join(conflict)}; "
                             "istio-injection wins",
-                            f"kubectl mesh enable {namespace} (keeps one label)"))
+                            f"{shell('kubectl', 'mesh', 'enable', namespace)} (keeps one label)"))
     return checks
 
 
@@ -107,7 +108,7 @@ def sidecar_checks(snapshot: Snapshot, namespace: str) -> list[Check]:
             else:
                 message = (f"{subject}: {english.of_total(len(lacking), total, 'pod', 'has')} no istio-proxy "
                            f"({_names(lacking)})")
-                hint = f"kubectl mesh enable {namespace}"
+                hint = shell("kubectl", "mesh", "enable", namespace)
             checks.append(Check("sidecar-injected", CATEGORY_PODS, subject, FAIL, message, hint,
                                 data={"pods": [p.name for p in lacking], "workload": str(ref)}))
         elif opted and not meshed:
@@ -124,7 +125,7 @@ def sidecar_checks(snapshot: Snapshot, namespace: str) -> list[Check]:
         if not_ready:
             checks.append(Check("proxy-ready", CATEGORY_PODS, subject, FAIL,
                                 f"{subject}: istio-proxy not ready in {_names(not_ready)}",
-                                f"kubectl logs {not_ready[0].name} -n {namespace} -c istio-proxy",
+                                shell("kubectl", "logs", not_ready[0].name, "-n", namespace, "-c", "istio-proxy"),
                                 data={"pods": [p.name for p in not_ready]}))
         elif meshed:
             checks.append(Check("proxy-ready", CATEGORY_PODS, subject, PASS,
