@@ -240,18 +240,19 @@ def nesting_bound():
         yield
     except RecursionError:
         raise _too_deep() from None
-    except json.JSONDecodeError:
-        raise
-    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
-        raise UsageError(f"invalid JSON: {exc}".split(";")[0]) from None
     finally:
         sys.setrecursionlimit(previous)
 
 
 def load_json(text: str):
     """json.loads, refusing nesting deeper than MAX_NESTING."""
-    with nesting_bound():
-        return json.loads(text)
+    try:
+        with nesting_bound():
+            return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        raise UsageError(f"invalid JSON: {exc}".split(";")[0]) from None
 
 
 def _stack_depth() -> int:
