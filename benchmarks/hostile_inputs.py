@@ -9,7 +9,7 @@ a hanging exec credential plugin, control characters in an annotation).
 Every case must end with its expected exit code, one line on stderr at most
 for a refusal, no traceback, within the time bound. Exit status 1 otherwise.
 
-    .venv/bin/python benchmarks/hostile_inputs.py [--only SUBSTRING] [--no-cluster]
+    .venv/bin/python benchmarks/hostile_inputs.py [--only SUBSTRING] [--no-cluster] [--smoke]
 """
 
 from __future__ import annotations
@@ -267,7 +267,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="")
     parser.add_argument("--no-cluster", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="three cases without a cluster: proves the script works")
     options = parser.parse_args()
+    if options.smoke:
+        options.no_cluster = True
     os.environ["PATH"] = f"{PLUGIN.parent}{os.pathsep}{os.environ['PATH']}"
     failures = 0
     cluster = None
@@ -280,6 +283,8 @@ def main() -> int:
             more, cluster = cluster_cases(tmp)
             cases += more
         cases = [c for c in cases if options.only in c.name]
+        if options.smoke:
+            cases = cases[:3]
         print(f"{'#':>3}  {'input':<58} {'exit':>4} {'want':>4} {'seconds':>8} {'peak MB':>8}  verdict")
         try:
             for number, case in enumerate(cases, 1):
