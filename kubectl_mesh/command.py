@@ -88,8 +88,12 @@ class DefaultSubcommandGroup(MeshGroup):
         formatter.write_usage(ctx.command_path, self.usage)
 
     def own_params(self, ctx):
-        main_form = [p for p in self.commands["set"].own_params(ctx) if p.name != "help"]
-        return [*main_form, *super().own_params(ctx)]  # -h/--help once, the group's
+        # -h/--help once, the group's (told apart by its flags: click names it "help" or
+        # "_click_default_help" depending on the version).
+        help_flags = set(ctx.help_option_names)
+        main_form = [p for p in self.commands["set"].own_params(ctx)
+                     if not (isinstance(p, click.Option) and help_flags & set(p.opts + p.secondary_opts))]
+        return [*main_form, *super().own_params(ctx)]
 
     def shell_complete(self, ctx, incomplete):
         """`canary <TAB>`: the subcommands and, as the main form takes, the services."""
