@@ -9,7 +9,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 
-from kubectl_mesh import errors, inventory, mesh
+from kubectl_mesh import english, errors, inventory, mesh
 from kubectl_mesh.snapshot import Snapshot, WorkloadRef
 
 
@@ -149,10 +149,11 @@ def enable_restarts(snapshot: Snapshot, namespace: str, future_ns: dict, policy:
         missing = [p.name for p in pods if p.missing_sidecar]
         stale = [p.name for p in pods if p.has_sidecar and pod_revision(p.pod) not in (None, want)]
         if missing:
-            plan.restarts.append(Restart(ref, f"{len(missing)} of {len(pods)} pods lack istio-proxy", missing))
+            lacking = english.of_total(len(missing), len(pods), "pod", "lacks")
+            plan.restarts.append(Restart(ref, f"{lacking} istio-proxy", missing))
         elif stale:
-            plan.restarts.append(Restart(ref, f"{len(stale)} pods have a proxy from another revision than {want}",
-                                         stale))
+            having = f"{english.count(len(stale), 'pod')} {english.agree(len(stale), 'has')}"
+            plan.restarts.append(Restart(ref, f"{having} a proxy from another revision than {want}", stale))
         elif policy == "all":
             plan.restarts.append(Restart(ref, "--restart all", [p.name for p in pods]))
     for group in grouped.values():  # pods whose owner is not a Deployment/StatefulSet/DaemonSet
@@ -172,7 +173,8 @@ def disable_restarts(snapshot: Snapshot, namespace: str, policy: str) -> Restart
         group = grouped.pop(ref, None)
         meshed = [p.name for p in group.meshed] if group else []
         if meshed:
-            plan.restarts.append(Restart(ref, f"{len(meshed)} pods still carry istio-proxy", meshed))
+            plan.restarts.append(Restart(ref, f"{english.count(len(meshed), 'pod')} still "
+                                         f"{english.agree(len(meshed), 'carries')} istio-proxy", meshed))
         elif policy == "all":
             plan.restarts.append(Restart(ref, "--restart all", []))
     for group in grouped.values():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from kubectl_mesh import errors
+from kubectl_mesh import english, errors
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command
 from kubectl_mesh.report import PASS, SKIP, WARN, Check, Report
@@ -162,7 +162,8 @@ def build_report(decision: dict, facts: dict | None, offline_reason: str | None)
     cost = facts.get("sidecarCost")
     if cost:
         report.add(Check("sidecar-cost", "cost", f"namespace/{cost['namespace']}", PASS,
-                         f"sidecars in {cost['namespace']}: {cost['pods']} pods x ~{SIDECAR_MEMORY_MB} MB = "
+                         f"sidecars in {cost['namespace']}: {english.count(cost['pods'], 'pod')} "
+                         f"x ~{SIDECAR_MEMORY_MB} MB = "
                          f"~{cost['memoryMB']} MB memory, ~{HOP_LATENCY_MS} ms added per hop"))
     report.summary = f"advice: {decision['recommendation']}"
     return report

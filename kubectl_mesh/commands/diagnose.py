@@ -13,7 +13,7 @@ import gc
 
 import click
 
-from kubectl_mesh import errors
+from kubectl_mesh import english, errors
 from kubectl_mesh.cluster_names import complete_namespaces
 from kubectl_mesh.command import mesh_command
 from kubectl_mesh.report import Report
@@ -52,7 +52,7 @@ def build_report(findings, *, fail_on: str, title: str, source: dict, notes: lis
         verdict = "failing" if report.fail_override else "passing"
         report.summary = f"{', '.join(parts)} ({verdict}: --fail-on {fail_on})"
     else:
-        report.summary = f"no findings in {source.get('objects', 0)} objects" + (
+        report.summary = f"no findings in {english.count(source.get('objects', 0), 'object')}" + (
             f" ({len(suppressed)} suppressed)" if suppressed else "")
     return report
 
@@ -78,8 +78,8 @@ def offline(settings, files, ns: str | None, mesh_file: tuple[dict, str] | None 
         obj = finding.object
         finding.origin = loaded.origin(obj.kind, obj.namespace, obj.name)
     where = f" (namespace {scope})" if scope else ""
-    title = (f"Diagnosis of {len(loaded.objects)} objects in {len(loaded.files)} "
-             f"file{'s' if len(loaded.files) != 1 else ''}{where}; no cluster used")
+    title = (f"Diagnosis of {english.count(len(loaded.objects), 'object')} in "
+             f"{english.count(len(loaded.files), 'file')}{where}; no cluster used")
     source = {"type": "manifests", "files": loaded.files, "objects": len(loaded.objects), "namespace": scope}
     return found, title, source, [], snap
 
@@ -113,7 +113,7 @@ def online(settings, ns: str | None, mesh_file: tuple[dict, str] | None = None):
     objects = sum(len(snap.of_kind(k)) for k in snap.kinds)
     where = f"namespace {namespace}" if namespace else "all namespaces"
     source = {"type": "cluster", "context": settings.context, "namespace": namespace, "objects": objects}
-    return found, f"Diagnosis of {where} ({objects} objects read)", source, notes, snap
+    return found, f"Diagnosis of {where} ({english.count(objects, 'object')} read)", source, notes, snap
 
 
 @mesh_command("diagnose", all_namespaces=True, examples=[

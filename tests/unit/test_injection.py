@@ -97,3 +97,23 @@ def test_disable_restarts_meshed_workloads():
     objs = [*deployment_with_pods("web", sidecar="native"), *deployment_with_pods("api")]
     plan = injection.disable_restarts(Snapshot(objs), "my-app", "meshed")
     assert [str(r.workload) for r in plan.restarts] == ["deployment/web"]
+
+
+@pytest.mark.parametrize("pods,missing,stale,meshed", [
+    (1, "1 of 1 pod lacks istio-proxy", "1 pod has a proxy from another revision than new",
+     "1 pod still carries istio-proxy"),
+    (2, "2 of 2 pods lack istio-proxy", "2 pods have a proxy from another revision than new",
+     "2 pods still carry istio-proxy"),
+])
+def test_restart_reasons_read_as_english(pods, missing, stale, meshed):
+    plan = injection.enable_restarts(Snapshot([_enabled(), *deployment_with_pods("web", pods=pods)]), "my-app",
+                                     _enabled(), "missing")
+    assert [r.reason for r in plan.restarts] == [missing]
+    objs = deployment_with_pods("web", pods=pods, sidecar="container")
+    for obj in objs:
+        if obj["kind"] == "Pod":
+            obj["metadata"]["annotations"]["sidecar.istio.io/status"] = json.dumps({"revision": "old"})
+    ns = namespace("my-app", {"istio.io/rev": "new"})
+    assert [r.reason for r in injection.enable_restarts(Snapshot([ns, *objs]), "my-app", ns, "missing").restarts] \
+        == [stale]
+    assert [r.reason for r in injection.disable_restarts(Snapshot(objs), "my-app", "meshed").restarts] == [meshed]
