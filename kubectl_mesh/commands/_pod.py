@@ -28,17 +28,37 @@ class PodTarget:
     source: str = ""  # "deployment/web" or "-l app=web"; "" when the pod was named
     workload: dict | None = None  # shapes.workload_ref of a workload given
     candidates: int = 1
+    selector: str = ""  # the -l given
+    ready: bool = True  # False when no pod of the workload or selector was ready
 
     @property
     def note(self) -> str:
         if not self.source:
             return ""
-        return (f"pod {self.name}, one of the {self.candidates} pods of {self.source} "
-                "(they share their proxy configuration)" if self.candidates > 1
-                else f"pod {self.name}, the one pod of {self.source}")
+        if self.selector:
+            # The pods a selector picks may belong to several workloads: no claim about them.
+            note = (f"pod {self.name}, one of the {self.candidates} pods {self.source} selects" if self.candidates > 1
+                    else f"pod {self.name}, the one pod {self.source} selects")
+        else:
+            note = (f"pod {self.name}, one of the {self.candidates} pods of {self.source} "
+                    "(they share their proxy configuration)" if self.candidates > 1
+                    else f"pod {self.name}, the one pod of {self.source}")
+        if not self.ready:
+            note += "; it is not ready" if self.candidates == 1 else "; none of them is ready"
+        return note
 
     def as_dict(self) -> dict:
         return {"name": self.name, "namespace": self.namespace}
+
+    def document(self) -> dict:
+        """What the document says about the pod looked at: `.pod`, and `.workload` or
+        `.selector` when one stood for it."""
+        data = {"pod": self.as_dict()}
+        if self.workload:
+            data["workload"] = self.workload
+        if self.selector:
+            data["selector"] = self.selector
+        return data
 
 
 def label_selector(value: str) -> str:
@@ -99,7 +119,8 @@ def resolve(runner, namespace: str, value: str | None, selector: str | None) -> 
     chosen = pick(pods)
     if chosen is None:
         raise errors.NotFound(f"no running pod of {source} in namespace {namespace}")
-    return PodTarget(mesh.name_of(chosen), namespace, source, workload, len(pods))
+    return PodTarget(mesh.name_of(chosen), namespace, source, workload, len(pods),
+                     selector=name if kind == "selector" else "", ready=mesh.pod_ready(chosen))
 
 
 def selector_text(selector: dict) -> str:

@@ -48,9 +48,7 @@ def command(settings, pod, selector):
     report = Report(text=([target.note, ""] if target.note else []) + text.rstrip("\n").splitlines())
     report.add(*checks_from_describe(Target(target.source or f"pod/{target.name}", target.name), parsed, namespace))
     report.data["describe"] = parsed
-    report.data["pod"] = target.as_dict()
-    if target.workload:
-        report.data["workload"] = target.workload
+    report.data.update(target.document())
     return report
 
 
@@ -69,7 +67,5 @@ def local_describe(runner, target: _pod.PodTarget, namespace: str, refused: erro
                        f"istioctl x describe refused (needs {denied.permission}); shown from the namespace's "
                        "objects instead, without the proxy's live configuration", denied))
     report.data["describe"] = {**data, "source": "kubectl-mesh"}
-    report.data["pod"] = target.as_dict()
-    if target.workload:
-        report.data["workload"] = target.workload
+    report.data.update(target.document())
     return report

@@ -56,13 +56,11 @@ def command(settings, pod, selector, route_name):
                            f"routes cannot be read without it: `kubectl mesh describe {target.name} -n {namespace}` "
                            "shows the VirtualService routes from the namespace's objects", denied))
         report.data["routes"] = None
-        report.data["pod"] = target.as_dict()
+        report.data.update(target.document())
         return report
     rows = parse_routes(text, carry_name=False)
     report = Report(text=([target.note, ""] if target.note else []) + text.rstrip("\n").splitlines())
     report.add(*checks_from_routes(Target(target.source or f"pod/{target.name}", target.name), rows))
     report.data["routes"] = rows
-    report.data["pod"] = target.as_dict()
-    if target.workload:
-        report.data["workload"] = target.workload
+    report.data.update(target.document())
     return report
