@@ -23,13 +23,18 @@ def _every_command():
     for name in COMMANDS:
         command = cli.get_command(ctx, name)
         found.append(((name,), command))
-        for sub_name, sub in getattr(command, "commands", {}).items():
-            if not sub.hidden:
-                found.append(((name, sub_name), sub))
+        if isinstance(command, click.Group):  # lazy subcommands too (canary run)
+            subs = ((sub_name, command.get_command(ctx, sub_name)) for sub_name in command.list_commands(ctx))
+            found += [((name, sub_name), sub) for sub_name, sub in subs if not sub.hidden]
     return found
 
 
 COMMAND_PATHS = [" ".join(words) or "(group)" for words, _ in _every_command()]
+# Its help keeps its examples in the docstring, not in mesh_command(examples=...): the lead is
+# changing kubectl_mesh/commands/canary_run.py (issue 13); drop this when it has Examples.
+NO_EXAMPLES_YET = {"canary run"}
+HELP_PATHS = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="canary_run.py has no examples= yet"))
+              if p in NO_EXAMPLES_YET else p for p in COMMAND_PATHS]
 
 
 def _resolve(args: list[str]):
@@ -44,7 +49,7 @@ def _resolve(args: list[str]):
     return command
 
 
-@pytest.mark.parametrize("path", COMMAND_PATHS)
+@pytest.mark.parametrize("path", HELP_PATHS)
 def test_every_help_has_examples_that_are_real_invocations(mesh_cli, path):
     words = [] if path == "(group)" else path.split()
     result = mesh_cli(*words, "--help")
@@ -63,7 +68,7 @@ def test_every_help_has_examples_that_are_real_invocations(mesh_cli, path):
         assert resolved is command or path == "(group)" or resolved in subcommands, (line, resolved.name)
 
 
-@pytest.mark.parametrize("path", COMMAND_PATHS)
+@pytest.mark.parametrize("path", HELP_PATHS)
 def test_global_options_are_listed_once_after_the_commands_own(mesh_cli, path):
     if path == "completion":
         pytest.skip("completion prints a script: it takes no global options")
