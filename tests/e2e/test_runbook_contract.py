@@ -177,8 +177,22 @@ def test_no_arguments_help_and_an_unknown_command_as_kubectl_does(e2e, mesh):
     assert typo.returncode == 2
     assert json.loads(typo.stdout)["error"]["message"].startswith('unknown command "enabel" for "kubectl mesh"; '
                                                                   'did you mean "enable"?')
+    for args, command, message in [
+        (("enabel",), "", 'unknown command "enabel" for "kubectl mesh"'),
+        (("canary", "--weight", "x", "my-app"), "canary", "Missing option '--stable'"),
+        (("canary", "my-app", "--stable", "v1", "--canary", "v2", "--weight", "x"), "canary",
+         'invalid weight "x": must be an integer'),
+        (("canary", "promote", "my-app", "--to", "101"), "canary promote", 'invalid weight "101"'),
+        (("circuit-breaker", "my-app", "--max-connections", "x"), "circuit-breaker", 'invalid --max-connections "x"'),
+        (("describe", "deploy/web", "-l", "app=web"), "describe", "give a pod (or deploy/NAME) or -l SELECTOR"),
+    ]:
+        usage = mesh(*args, "-o", "json")
+        doc = json.loads(usage.stdout)
+        assert (usage.returncode, doc["command"], doc["error"]["exitCode"]) == (2, command, 2), (args, doc)
+        assert doc["error"]["message"].startswith(message) and usage.stderr.startswith(f"error: {message}"), doc
     helped = mesh("canary", "--help")
     assert "Examples:" in helped.stdout and "--weight N" in helped.stdout
+    assert helped.stdout.count("-h, --help") == 1  # the group's and the main form's help are one option
 
 
 def test_canary_tab_completes_services_through_kubectl(e2e, kubectl):
