@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib
@@ -9,6 +10,7 @@ import sys
 
 import click
 
+from kubectl_mesh import errors, text
 from kubectl_mesh.errors import UsageError
 from kubectl_mesh.helptext import CONTEXT, MeshCommand, MeshGroup
 from kubectl_mesh.report import Report, render, use_colour
@@ -37,7 +39,12 @@ def mesh_command(name: str | None = None, *, group: bool = False, all_namespaces
             if settings.all_namespaces and not all_namespaces:
                 raise UsageError(f"-A/--all-namespaces does not apply to `kubectl mesh {settings.command}`: "
                                  "give one namespace with -n")
-            report = function(settings, *args, **kwargs)
+            try:
+                report = function(settings, *args, **kwargs)
+            except errors.Forbidden as exc:
+                if all_namespaces and settings.all_namespaces:
+                    raise all_namespaces_forbidden(settings, exc) from exc
+                raise
             if report is None:  # a group invoked with a subcommand
                 return None
             report.command = settings.command
@@ -48,6 +55,20 @@ def mesh_command(name: str | None = None, *, group: bool = False, all_namespaces
         return maker(name, **attrs)(global_options(wrapper))
 
     return decorator
+
+
+def all_namespaces_forbidden(settings: Settings, exc: errors.Forbidden) -> errors.Forbidden:
+    """-A refused by RBAC (a namespace-scoped user): the same error, saying what to run instead,
+    one namespace at a time, the context's named when it has one."""
+    namespace = "NAMESPACE"
+    with contextlib.suppress(errors.MeshError):
+        namespace = settings.runner().kubectl("config", "view", "--minify", "-o", "jsonpath={..namespace}",
+                                              timeout=10).strip() or namespace
+    where = [*(["--context", settings.context] if settings.context else []),
+             *(["--kubeconfig", settings.kubeconfig] if settings.kubeconfig else [])]
+    instead = text.command("kubectl", "mesh", *settings.command.split(), "-n", namespace, *where)
+    return errors.Forbidden(f"{exc.message}; -A reads every namespace, which needs cluster-wide list rights: "
+                            f"run it for a namespace you may read instead ({instead})", command=exc.command)
 
 
 class DefaultSubcommandGroup(MeshGroup):
