@@ -8,7 +8,7 @@ a proxy of an older revision), the finding carries no Istio code.
 
 from __future__ import annotations
 
-from kubectl_mesh import drift, inventory, mesh
+from kubectl_mesh import drift, english, inventory, mesh
 from kubectl_mesh.findings.index import MeshIndex, describe_workloads, pod_name
 from kubectl_mesh.findings.model import INFO, WARNING, Found, Ref, check, listing, plural
 from kubectl_mesh.manifests import TEMPLATE_OF
@@ -153,7 +153,8 @@ def pod_missing_proxy(index: MeshIndex):
             total = index.workload_pod_count(ref)
             yield Found(
                 WARNING, Ref(ref.kind, ns, ref.name),
-                f"{len(group.pods)} of {plural(total, 'pod')} of {ref} have no istio-proxy although "
+                f"{english.of_total(len(group.pods), total, 'pod')} of {ref} {english.agree(len(group.pods), 'has')} "
+                f"no istio-proxy although "
                 f"{why}: {listing(names)} (created before injection was enabled)",
                 _restart(ref, ns, names), {"pods": names}, istio=code,
             )

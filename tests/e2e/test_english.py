@@ -39,6 +39,8 @@ NOUNS = ("pod", "proxy", "workload", "warning", "error", "object", "file", "rout
 _PLURALS = "|".join(sorted({"proxies", "policies", *(n + "s" for n in NOUNS)}, key=len, reverse=True))
 # `1 pods`, `of 1 pods`, `1 of 1 pods` (the count right before the noun is 1)
 NAIVE_PLURAL = re.compile(rf"(?<![\d./:-])1 (?:{_PLURALS})\b")
+# `1 of 3 pods of deployment/web have`: a count of 1 with a plural verb
+PLURAL_VERB = re.compile(r"(?<![\d./:-])1 (?:of \d+ )?[a-z]+(?: of \S+)? (?:have|are|were|do|lack|carry|run|need)\b")
 MARKS = ("✓ ", "! ", "✗ ", "- ", "~ ")
 
 
@@ -46,7 +48,7 @@ def english_problems(text: str) -> list[str]:
     """Naive plurals anywhere; doubled spaces in a check's message or hint, a plan step, a
     summary (tables and aligned screens keep their padding)."""
     problems = [f"naive plural {m.group(0)!r} in: {line}" for line in text.splitlines()
-                for m in NAIVE_PLURAL.finditer(line)]
+                for pattern in (NAIVE_PLURAL, PLURAL_VERB) for m in pattern.finditer(line)]
     lines = text.splitlines()
     for i, line in enumerate(lines):
         sentence = line.startswith(MARKS) or (line.startswith("    ") and i and lines[i - 1].startswith(MARKS)) \
@@ -59,6 +61,7 @@ def english_problems(text: str) -> list[str]:
 def test_english_problems_are_found():
     assert english_problems("✗ deployment/web: 1 of 1 pods lack istio-proxy\n") != []
     assert english_problems("Diagnosis of 1 objects in 1 file\n") != []
+    assert english_problems("! 1 of 1 pod of deployment/web have no istio-proxy\n") != []
     assert english_problems("✓ sidecars in solo: 1 pod x ~50 MB\n    go  there\n") != []
     assert english_problems("✓ 1 of 1 pod has istio-proxy; 11 pods, 2.1 pods\n1 passed, 1 warning, 0 failed\n") == []
 
@@ -71,6 +74,8 @@ def test_every_message_reads_as_english_when_counts_are_one(e2e, kubectl, mesh, 
         ("advise", "solo", "--need", "mtls"),
         ("verify", "solo", "--no-istioctl"),
         ("enable", "solo", "--dry-run"),
+        ("label", "solo"),  # labelled, not restarted yet: the pod lacks the proxy injection would give it
+        ("diagnose", "solo"),
         ("mtls", "solo", "strict"),  # refused: the pod has no sidecar yet
         ("enable", "solo"),
         ("verify", "solo"),
@@ -82,6 +87,9 @@ def test_every_message_reads_as_english_when_counts_are_one(e2e, kubectl, mesh, 
     ]
     seen, problems = {}, []
     for args in runs:
+        if args[0] == "label":
+            kubectl("label", "namespace", "solo", "istio-injection=enabled")
+            continue
         result = mesh(*args)
         assert result.returncode in (0, 1, 3), f"{args}: {result.returncode}\n{result.stderr}"
         seen.setdefault(" ".join(args), result.stdout)
@@ -92,4 +100,5 @@ def test_every_message_reads_as_english_when_counts_are_one(e2e, kubectl, mesh, 
     assert "~ restart deployment/web: 1 pod still carries istio-proxy [planned]" in seen["disable solo --dry-run"]
     assert "sidecars in solo: 1 pod x ~50 MB" in seen["advise solo --need mtls"]
     assert "✗ 1 of 1 pod has no sidecar in solo" in seen["mtls solo strict"]
+    assert "1 of 1 pod of deployment/web has no istio-proxy although" in seen["diagnose solo"]
     assert seen[f"diagnose -f {tmp_path / 'manifests'}"].startswith("Diagnosis of 1 object in 1 file; no cluster used")
