@@ -127,8 +127,8 @@ def mesh(e2e):
     return run
 
 
-# The `command` of every document the e2e scenarios validated (tests/e2e/test_json_schema.py
-# checks that every command is among them).
+# The `command` of every document the e2e scenarios validated (tests/e2e/test_runbook_contract.py
+# checks that its scenario validates every command the CLI has).
 VALIDATED: list[str] = []
 
 

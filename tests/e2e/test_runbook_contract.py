@@ -89,6 +89,25 @@ def test_every_commands_json_follows_the_published_schema(e2e, kubectl, mesh):
     assert set(conftest.VALIDATED[start:]) == COMMANDS
 
 
+def test_the_schema_scenario_runs_every_command_the_cli_has():
+    """COMMANDS follows the CLI: a new command or subcommand fails here until the scenario above
+    runs it. `canary run` needs Prometheus and traffic: tests/e2e/test_canary_run.py validates it."""
+    import click
+
+    from kubectl_mesh.cli import COMMANDS as NAMES
+    from kubectl_mesh.cli import cli
+
+    ctx = click.Context(cli, info_name="kubectl mesh")
+    paths = {""}
+    for name in NAMES:
+        command = cli.get_command(ctx, name)
+        paths.add(name)
+        if isinstance(command, click.Group):
+            paths |= {f"{name} {sub}" for sub in command.list_commands(ctx)
+                      if not command.get_command(ctx, sub).hidden}
+    assert paths - {"completion", "canary run"} == COMMANDS
+
+
 def test_canary_to_50_twice_is_one_change_finish_and_the_next_release_leaves_diagnose_clean(e2e, kubectl, mesh):
     e2e.cluster.load(APP)
     _doc(mesh("canary", "my-app", "--stable", "v1", "--canary", "v2", "--weight", "10", *NS, *JSON))
