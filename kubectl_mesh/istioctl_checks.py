@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from kubectl_mesh import errors, inventory
+from kubectl_mesh import english, errors, inventory
 from kubectl_mesh.report import FAIL, PASS, WARN, Check
 
 CATEGORY = "istioctl"
@@ -83,7 +83,8 @@ def checks_from_routes(target: Target, rows: list[dict]) -> list[Check]:
                       f"{target.workload}: proxy of {target.pod} has no routes",
                       "the proxy may not have received config from istiod: istioctl proxy-status")]
     return [Check("istioctl-routes", CATEGORY, target.workload, PASS,
-                  f"{target.workload}: {len(rows)} routes in the proxy, {len(routed)} from VirtualServices")]
+                  f"{target.workload}: {english.count(len(rows), 'route')} in the proxy, {len(routed)} from "
+                  "VirtualServices")]
 
 
 # istioctl calls run at once by default. Measured on a quiet 2-core machine with an

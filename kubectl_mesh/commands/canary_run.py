@@ -47,18 +47,20 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 Interrupted, Inconclusive, PrometheusFailed = errors.Interrupted, errors.Inconclusive, errors.PrometheusFailed
 
 
+EXAMPLES = [
+    ("kubectl mesh canary run reviews --stable v1 --canary v2 -n shop --finish",
+     "10% -> 25% -> 50% -> 100%, one minute each, then make v2 the new stable"),
+    ("kubectl mesh canary run reviews --stable v1 --canary v2 -n shop --steps 5,20,100 --interval 2m "
+     "--success-rate 99.9 --max-p99 300ms --prometheus monitoring/prometheus-k8s:web",
+     "a quicker, stricter schedule, Prometheus named explicitly"),
+    ("kubectl mesh canary run reviews --stable v1 --canary v2 -n shop --dry-run",
+     "show the schedule and the exact PromQL, change nothing"),
+    ("kubectl mesh canary run reviews --stable v1 --canary v2 -n shop -o json | "
+     "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"run\"][\"outcome\"])'",
+     "every measurement as data; the outcome for a script"),
+]
+
 EPILOG = """\b
-Examples:
-  # 10% -> 25% -> 50% -> 100%, one minute each, then make v2 the new stable
-  kubectl mesh canary run reviews --stable v1 --canary v2 -n shop --finish
-\b
-  # a quicker, stricter schedule, Prometheus named explicitly
-  kubectl mesh canary run reviews --stable v1 --canary v2 -n shop --steps 5,20,100 \\
-      --interval 2m --success-rate 99.9 --max-p99 300ms --prometheus monitoring/prometheus-k8s:web
-\b
-  # show the schedule and the exact PromQL, change nothing
-  kubectl mesh canary run reviews --stable v1 --canary v2 -n shop --dry-run
-\b
 Exit codes: 0 promoted (or already), 1 rolled back by the analysis, 2 bad input, 3 refused
 (another run holds the canary, a failed run without --restart, a safety check), 4 Prometheus
 or the cluster failed (rolled back unless --on-error hold), 5 inconclusive: too little
@@ -73,7 +75,7 @@ def _parsed(convert, value, *args):
         raise errors.UsageError(str(exc)) from None
 
 
-@mesh_command("run", context_settings=CONTEXT, epilog=EPILOG)
+@mesh_command("run", context_settings=CONTEXT, epilog=EPILOG, examples=EXAMPLES)
 @click.argument("svc", metavar="SVC", shell_complete=complete_services)
 @click.option("--stable", metavar="VERSION", required=True, help="Label value of the stable pods, e.g. v1.")
 @click.option("--canary", "canary_version", metavar="VERSION", required=True,
