@@ -7,23 +7,10 @@ from __future__ import annotations
 import json
 import shlex
 
+from tests.e2e.manifests import documents, namespace, workload
 from tests.e2e.test_runbook_contract import APP
 
-OTHER = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: shop, labels: {istio-injection: enabled}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: cart, namespace: shop}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: cart}}
-  template:
-    metadata: {labels: {app: cart}}
-    spec: {containers: [{name: cart, image: "cart:1"}]}
-"""
+OTHER = documents(namespace("shop"), workload("cart", "shop"))
 VIEW_MY_APP = """
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -34,7 +21,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: dev}]
 
 
 def test_verify_all_namespaces_gives_a_section_per_namespace_with_workloads(e2e, mesh):
-    e2e.cluster.load(APP + "---" + OTHER)
+    e2e.cluster.load(documents(APP, OTHER))
     text = mesh("verify", "-A", "--no-istioctl")
     assert text.returncode == 0, text.stdout + text.stderr
     assert text.stdout.startswith("Verifying 2 namespaces with workloads\n")
@@ -45,7 +32,7 @@ def test_verify_all_namespaces_gives_a_section_per_namespace_with_workloads(e2e,
 
 
 def test_a_namespace_scoped_user_is_told_what_to_run_instead_of_all_namespaces(e2e, mesh):
-    e2e.cluster.load(APP + "---" + OTHER + "---" + VIEW_MY_APP)
+    e2e.cluster.load(documents(APP, OTHER, VIEW_MY_APP))
     e2e.cluster.add_user("dev", namespace="my-app")
     e2e.cluster.write_kubeconfig(e2e.kubeconfig)
     for command in (["verify", "--no-istioctl"], ["status"], ["diagnose"]):

@@ -7,23 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.manifests import documents, namespace, workload
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-APP = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: my-app}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: my-app}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web, version: v1}}
-    spec: {containers: [{name: web, image: "nginx:1.27"}]}
-"""
+APP = documents(
+    namespace("my-app", injection=None),
+    workload("web", "my-app", replicas=2, pod_labels={"app": "web", "version": "v1"}, image="nginx:1.27"),
+)
 
 # The guide's canary and circuit breaker, on a namespace labelled for injection.
 CANARY = """

@@ -9,32 +9,13 @@ import time
 
 import pytest
 
-APP = """
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: my-app
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: my-app}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web, version: v1}}
-    spec: {containers: [{name: web, image: "nginx:1.27"}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: api, namespace: my-app}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: api}}
-  template:
-    metadata: {labels: {app: api, version: v1}}
-    spec: {containers: [{name: api, image: "api:1"}]}
-"""
+from tests.e2e.manifests import documents, namespace, workload
+
+APP = documents(
+    namespace("my-app", injection=None),
+    workload("web", "my-app", replicas=2, pod_labels={"app": "web", "version": "v1"}, image="nginx:1.27"),
+    workload("api", "my-app", replicas=2, pod_labels={"app": "api", "version": "v1"}),
+)
 GUIDE_JSONPATH = ('jsonpath={range .items[*]}{.metadata.name}{"\\t"}{range .spec.containers[*]}{.name}{" "}{end}'
                   '{"\\n"}{end}')
 
@@ -97,18 +78,8 @@ def test_native_sidecars_are_recognised(e2e, mesh):
 
 
 def test_opted_out_workload_is_left_alone(e2e, kubectl, mesh):
-    e2e.cluster.load(APP + """
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: legacy, namespace: my-app}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: legacy}}
-  template:
-    metadata: {labels: {app: legacy, sidecar.istio.io/inject: "false"}}
-    spec: {containers: [{name: legacy, image: "legacy:1"}]}
-""")
+    e2e.cluster.load(documents(APP, workload("legacy", "my-app",
+                                             pod_labels={"app": "legacy", "sidecar.istio.io/inject": "false"})))
     legacy_before = {p for p in _containers_by_pod(kubectl) if p.startswith("legacy")}
     result = mesh("enable", "my-app", "--no-istioctl", "-o", "json")
     assert result.returncode == 0, result.stdout

@@ -6,28 +6,13 @@ from __future__ import annotations
 
 import re
 
-SOLO = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: solo}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: solo}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: 80}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: solo}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web, version: v1}}
-    spec: {containers: [{name: web, image: "web:1"}]}
-"""
+from tests.e2e.manifests import documents, namespace, service, workload
+
+SOLO = documents(
+    namespace("solo", injection=None),
+    service("web", "solo"),
+    workload("web", "solo", pod_labels={"app": "web", "version": "v1"}),
+)
 ONE_OBJECT = """apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: web, namespace: solo}

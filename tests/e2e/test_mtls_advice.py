@@ -8,32 +8,11 @@ import json
 import shlex
 import time
 
-APP = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: my-app, labels: {istio-injection: enabled}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: my-app}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: "web:1"}]}
-"""
-LEGACY = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: legacy, namespace: my-app}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: legacy}}
-  template:
-    metadata: {labels: {app: legacy, sidecar.istio.io/inject: "false"}}
-    spec: {containers: [{name: legacy, image: "legacy:1"}]}
-"""
+from tests.e2e.manifests import documents, namespace, workload
+
+APP = documents(namespace("my-app"), workload("web", "my-app"))
+# opted out of injection on its pods
+LEGACY = workload("legacy", "my-app", pod_labels={"app": "legacy", "sidecar.istio.io/inject": "false"})
 DISABLED = """
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -48,7 +27,7 @@ def _mode(e2e):
 
 
 def test_the_fix_for_an_opted_out_pod_works_as_printed(e2e, kubectl, mesh):
-    e2e.cluster.load(APP + "---" + LEGACY)
+    e2e.cluster.load(documents(APP, LEGACY))
     refused = mesh("mtls", "my-app", "strict", "-o", "json")
     assert refused.returncode == 3
     (check,) = json.loads(refused.stdout)["refusedBy"]
@@ -68,7 +47,7 @@ def test_the_fix_for_an_opted_out_pod_works_as_printed(e2e, kubectl, mesh):
 
 
 def test_permissive_first_is_advised_before_strict_is_written(e2e, kubectl, mesh):
-    e2e.cluster.load(APP + "---" + DISABLED)
+    e2e.cluster.load(documents(APP, DISABLED))
     writes = len(e2e.cluster.requests.writes())
     refused = mesh("mtls", "my-app", "strict")
     assert refused.returncode == 3

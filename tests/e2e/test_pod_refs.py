@@ -8,32 +8,13 @@ from __future__ import annotations
 import json
 import time
 
-APP = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: my-app, labels: {istio-injection: enabled}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: my-app}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web, version: v1}}
-    spec: {containers: [{name: web, image: "web:1"}]}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db, namespace: my-app}
-spec:
-  replicas: 2
-  serviceName: db
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec: {containers: [{name: db, image: "db:1"}]}
-"""
+from tests.e2e.manifests import documents, namespace, workload
+
+APP = documents(
+    namespace("my-app"),
+    workload("web", "my-app", pod_labels={"app": "web", "version": "v1"}),
+    workload("db", "my-app", kind="StatefulSet", replicas=2),
+)
 NS = ("-n", "my-app")
 
 
