@@ -114,11 +114,12 @@ def render_screen(screen: dict) -> list[str]:
     else:
         lines.append(row("Circuit breakers", "none"))
     tally = screen["findings"]
-    total = sum(tally.values())
+    total = tally["error"] + tally["warning"] + tally["info"]
     counted = ", ".join([english.count(tally["error"], "error"), english.count(tally["warning"], "warning"),
                          f"{tally['info']} info"])
     diagnose = shell("kubectl", "mesh", "diagnose", ns)
-    lines.append(row("Findings", f"{counted} ({diagnose})" if total else "none"))
+    quiet = f"; {tally['suppressed']} suppressed" if tally.get("suppressed") else ""
+    lines.append(row("Findings", f"{counted} ({diagnose}){quiet}" if total else f"none{quiet}"))
     for i, missing in enumerate(screen.get("unreadable") or []):
         label = "Not readable:" if i == 0 else ""
         lines.append(f"  {label:<{LABEL_WIDTH}}needs {missing['permission']}")
@@ -145,6 +146,7 @@ def command(settings, ns):
     runs pods or has Istio configuration (system namespaces left out).
     """
     from kubectl_mesh import findings, mesh
+    from kubectl_mesh.findings import suppress
     from kubectl_mesh.snapshot import DEFAULT_KINDS, read_cluster
 
     if settings.all_namespaces and (ns or settings.namespace):
@@ -159,11 +161,16 @@ def command(settings, ns):
         istio_kinds = ("VirtualService", "DestinationRule", "PeerAuthentication")
         busy = {mesh.namespace_of(o) for kind in ("Pod", *istio_kinds) for o in snapshot.of_kind(kind)}
         shown = [n for n in snapshot.namespace_names() if n in busy and not mesh.is_system_namespace(n)]
-    found = findings.run(snapshot, namespaces=set(shown))
-    tallies = {n: {level: 0 for level in findings.LEVELS} for n in shown}
+    # Suppressed as diagnose suppresses them (the galley.istio.io/analyze-suppress annotation on
+    # the object): counted apart, so status and diagnose agree on what is left.
+    found, suppressed = suppress.split(findings.run(snapshot, namespaces=set(shown)), [], snapshot)
+    tallies = {n: {**{level: 0 for level in findings.LEVELS}, "suppressed": 0} for n in shown}
     for finding in found:
         if finding.namespace in tallies:
             tallies[finding.namespace][finding.level] += 1
+    for finding, _ in suppressed:
+        if finding.namespace in tallies:
+            tallies[finding.namespace]["suppressed"] += 1
     screens = [namespace_screen(snapshot, n, tallies[n]) for n in shown]
     report = Report()
     for i, screen in enumerate(screens):

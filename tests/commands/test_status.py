@@ -80,7 +80,7 @@ def test_json_gives_the_same_as_data(fp, mesh_cli):
     assert breaker["service"] == "backend-api" and breaker["source"] == "backend-api"
     assert breaker["settings"] == BREAKER
     assert breaker["limits"]["maxConnections"] == 100 and breaker["ignored"] == []
-    assert screen["findings"] == {"error": 1, "warning": 1, "info": 0}
+    assert screen["findings"] == {"error": 1, "warning": 1, "info": 0, "suppressed": 0}
 
 
 def test_an_unlabelled_namespace_without_istio_objects(fp, mesh_cli):
@@ -93,6 +93,16 @@ def test_an_unlabelled_namespace_without_istio_objects(fp, mesh_cli):
     assert "  Circuit breakers: none" in result.stdout
     assert "  Findings:         0 errors, 0 warnings, 1 info (kubectl mesh diagnose my-app)" in result.stdout
     assert result.exit_code == 0
+
+
+def test_findings_suppressed_on_their_object_are_counted_apart_as_diagnose_does(fp, mesh_cli):
+    quiet = namespace(NS, annotations={"galley.istio.io/analyze-suppress": "IST0102"})
+    register(fp, [quiet, *deployment_with_pods("web")])
+    result = mesh_cli("status", NS)
+    assert "  Findings:         none; 1 suppressed" in result.stdout, result.stdout
+    register(fp, [quiet, *deployment_with_pods("web")])
+    doc = mesh_cli("status", NS, "-o", "json").json()
+    assert doc["namespaces"][0]["findings"] == {"error": 0, "warning": 0, "info": 0, "suppressed": 1}
 
 
 def test_weights_need_not_sum_to_100_and_ignored_breakers_are_named(fp, mesh_cli):
