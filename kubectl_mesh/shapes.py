@@ -289,21 +289,32 @@ LIMIT_ORDER = ("maxConnections", "connectTimeout", "http1MaxPendingRequests", "h
 
 def flatten_limits(settings: dict) -> dict:
     """{connectionPool: {tcp: {maxConnections: 100}}, ...} -> {"maxConnections": 100, ...}
-    for one line, in the guide's order whatever order the API server keeps keys in."""
+    for one line, in the guide's order whatever order the API server keeps keys in.
+
+    A field keeps its own name unless that name would stand for two fields: those of a
+    nested object are named with its name (`tcpKeepalive.interval`, not to be taken for
+    outlier detection's `interval`), and a field set both for tcp and http keeps its
+    part (`tcp.idleTimeout`, `http.idleTimeout`)."""
     flat: dict = {}
 
-    def walk(value, key=None):
-        if isinstance(value, dict):
-            for k in sorted(value, key=lambda k: (k not in LIMIT_ORDER,
-                                                  LIMIT_ORDER.index(k) if k in LIMIT_ORDER else 0, k)):
-                walk(value[k], k)
-        elif key is not None:
-            flat[key] = value
+    def ordered(value: dict):
+        return sorted(value, key=lambda k: (k not in LIMIT_ORDER, LIMIT_ORDER.index(k) if k in LIMIT_ORDER else 0, k))
+
+    def walk(value: dict, prefix: str = ""):
+        for k in ordered(value):
+            if isinstance(value[k], dict):
+                walk(value[k], f"{prefix}{k}.")
+            else:
+                flat[f"{prefix}{k}"] = value[k]
 
     for section in ("connectionPool", "outlierDetection"):
         pool = settings.get(section) or {}
-        for part in ("tcp", "http"):
-            if part in pool:
-                walk(pool[part])
+        if not isinstance(pool, dict):
+            continue
+        parts = {part: pool[part] for part in ("tcp", "http") if isinstance(pool.get(part), dict)}
+        both = set.intersection(*(set(p) for p in parts.values())) if len(parts) == 2 else set()
+        for part, fields in parts.items():
+            walk({k: v for k, v in fields.items() if k not in both})
+            walk({k: v for k, v in fields.items() if k in both}, f"{part}.")
         walk({k: v for k, v in pool.items() if k not in ("tcp", "http")})
     return flat

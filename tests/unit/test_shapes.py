@@ -178,3 +178,28 @@ def test_the_schema_accepts_added_properties():
 ])
 def test_output_format_from_arguments(args, expected):
     assert output_format(args) == expected
+
+
+def test_breaker_limits_never_give_one_name_to_two_fields():
+    """tcpKeepalive.interval is not outlier detection's interval; idleTimeout set for tcp and
+    for http keeps both (it went under one name, the last one winning)."""
+    from kubectl_mesh.shapes import flatten_limits
+
+    settings = {"connectionPool": {"tcp": {"maxConnections": 100, "idleTimeout": "1h",
+                                           "tcpKeepalive": {"time": "7200s", "interval": "75s"}},
+                                   "http": {"http1MaxPendingRequests": 50, "idleTimeout": "5m"}},
+                "outlierDetection": {"consecutive5xxErrors": 5, "interval": "30s"}}
+    assert flatten_limits(settings) == {
+        "maxConnections": 100, "tcpKeepalive.interval": "75s", "tcpKeepalive.time": "7200s", "tcp.idleTimeout": "1h",
+        "http1MaxPendingRequests": 50, "http.idleTimeout": "5m", "consecutive5xxErrors": 5, "interval": "30s"}
+
+
+def test_breaker_limits_of_the_guide_keep_their_own_names_in_its_order():
+    from kubectl_mesh.shapes import flatten_limits
+
+    settings = {"outlierDetection": {"maxEjectionPercent": 50, "interval": "30s", "consecutive5xxErrors": 5},
+                "connectionPool": {"http": {"http2MaxRequests": 100, "http1MaxPendingRequests": 50},
+                                   "tcp": {"maxConnections": 100}}}
+    assert list(flatten_limits(settings).items()) == [
+        ("maxConnections", 100), ("http1MaxPendingRequests", 50), ("http2MaxRequests", 100),
+        ("consecutive5xxErrors", 5), ("interval", "30s"), ("maxEjectionPercent", 50)]
