@@ -40,7 +40,7 @@ from kubectl_mesh.commands import _canary_writes as writes
 from kubectl_mesh.commands import _service
 from kubectl_mesh.commands._canary_finish import apply_finish
 from kubectl_mesh.metrics import Client, discover
-from kubectl_mesh.report import FAIL, FAILED, PASS, WARN, Check, Report
+from kubectl_mesh.report import FAIL, PASS, WARN, Check, Report
 
 PROGRESS_EVERY = 15.0  # seconds between progress lines while waiting
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -360,7 +360,7 @@ class CanaryRun:
         if self.finish:
             self.target = writes.reload(self.settings, self.runner, self.target)
             apply_finish(self.report, self.runner, self.target, self.force)
-            if self.report.refused or any(step.status == FAILED for step in self.report.plan):
+            if self.report.refused or self.report.failed:
                 summary += "; not finished: see the checks (run `canary finish` once they pass)"
             else:
                 self.finished = True
